@@ -1,0 +1,433 @@
+/**
+ * Typed encode/decode of every message of PROTOCOL 1.3, with field validation.
+ *
+ * Each payload is described once, as a list of fields, in `LAYOUTS`; the encoder, the decoder
+ * and the property tests all read that table. Integers are little-endian; `str` is a u8 byte
+ * length then UTF-8 (at most 64 bytes: encoders truncate on a character boundary, decoders
+ * reject longer or invalid UTF-8); `u64` times are epoch milliseconds and must be safe integers.
+ */
+import {
+  MAX_DEVICE_ID_BYTES,
+  MAX_STR_BYTES,
+  MessageType,
+  RELIABLE,
+  SETTINGS_RANGES,
+  messageName,
+  type MessageName,
+} from './constants.js';
+import { FrameError, hexByte } from './errors.js';
+import { MAX_PAYLOAD_BYTES, encodeFrame, type Frame } from './frame.js';
+
+/** The 7-byte settings block of WELCOME and SETTINGS. */
+export interface Settings {
+  /** Seconds a prompt waits for a press, 5..120. */
+  promptTimeoutS: number;
+  /** Seconds the thank-you shows, 1..30. */
+  thanksS: number;
+  /** Buzzer and voice volume, 0..10. */
+  volume: number;
+  /** LED and display brightness, 0..10. */
+  brightness: number;
+  /** 0 zh-CN, 1 en (`Language`). */
+  language: number;
+  /** Bit 0 accept unsolicited presses in IDLE, bit 1 voice prompts (`SettingsFlag`). */
+  flags: number;
+}
+
+export interface Hello {
+  type: 'HELLO';
+  deviceId: string;
+  model: string;
+  fwVersion: string;
+  protoVersion: number;
+  capabilities: number;
+  bootCount: number;
+  nextCounter: number;
+  queued: number;
+}
+export interface Welcome {
+  type: 'WELCOME';
+  hubTime: number;
+  windowId: string;
+  windowName: string;
+  settings: Settings;
+}
+export interface Ping {
+  type: 'PING';
+  senderTime: number;
+}
+export interface Pong {
+  type: 'PONG';
+  echoedTime: number;
+  senderTime: number;
+}
+export interface State {
+  type: 'STATE';
+  state: number;
+  queued: number;
+}
+export interface Service {
+  type: 'SERVICE';
+  event: number;
+  txnId: string;
+  matterCode: string;
+  matterName: string;
+}
+export interface Staff {
+  type: 'STAFF';
+  duty: number;
+  staffId: string;
+  staffName: string;
+  staffTitle: string;
+}
+export interface SettingsMessage {
+  type: 'SETTINGS';
+  settings: Settings;
+}
+export interface Eval {
+  type: 'EVAL';
+  counter: number;
+  level: number;
+  origin: number;
+  txnId: string;
+  deviceTime: number;
+  promptMs: number;
+}
+export interface Event {
+  type: 'EVENT';
+  code: number;
+  arg: number;
+  text: string;
+}
+export interface Ack {
+  type: 'ACK';
+  status: number;
+  reason: number;
+}
+export interface Nack {
+  type: 'NACK';
+  reason: number;
+  offendingType: number;
+  offendingSeq: number;
+}
+
+export type Message = Hello | Welcome | Ping | Pong | State | Service | Staff | SettingsMessage | Eval | Event | Ack | Nack;
+export type MessageOf<N extends MessageName> = Extract<Message, { type: N }>;
+
+/** A message with the seq of its frame: 0 for unreliable messages, the acknowledged seq for ACK. */
+export interface Packet<M extends Message = Message> {
+  seq: number;
+  message: M;
+}
+
+type FieldKind = 'u8' | 'u16' | 'u32' | 'u64' | 'str' | 'deviceId' | 'settings';
+export interface FieldSpec {
+  name: string;
+  kind: FieldKind;
+  /** Inclusive range for integer fields, narrower than the wire type. */
+  range?: readonly [number, number];
+}
+
+const f = (name: string, kind: FieldKind, range?: readonly [number, number]): FieldSpec =>
+  range ? { name, kind, range } : { name, kind };
+
+/** The payload layout of every message, in wire order. */
+export const LAYOUTS: Readonly<Record<MessageName, readonly FieldSpec[]>> = {
+  HELLO: [
+    f('deviceId', 'deviceId'),
+    f('model', 'str'),
+    f('fwVersion', 'str'),
+    f('protoVersion', 'u8'),
+    f('capabilities', 'u16'),
+    f('bootCount', 'u32'),
+    f('nextCounter', 'u32', [1, 0xffffffff]),
+    f('queued', 'u16'),
+  ],
+  WELCOME: [f('hubTime', 'u64'), f('windowId', 'str'), f('windowName', 'str'), f('settings', 'settings')],
+  PING: [f('senderTime', 'u64')],
+  PONG: [f('echoedTime', 'u64'), f('senderTime', 'u64')],
+  STATE: [f('state', 'u8', [0, 7]), f('queued', 'u16')],
+  SERVICE: [f('event', 'u8', [1, 3]), f('txnId', 'str'), f('matterCode', 'str'), f('matterName', 'str')],
+  STAFF: [f('duty', 'u8', [0, 2]), f('staffId', 'str'), f('staffName', 'str'), f('staffTitle', 'str')],
+  SETTINGS: [f('settings', 'settings')],
+  EVAL: [
+    f('counter', 'u32', [1, 0xffffffff]),
+    f('level', 'u8', [0, 5]),
+    f('origin', 'u8', [1, 3]),
+    f('txnId', 'str'),
+    f('deviceTime', 'u64'),
+    f('promptMs', 'u32'),
+  ],
+  EVENT: [f('code', 'u8', [1, 0xff]), f('arg', 'u32'), f('text', 'str')],
+  ACK: [f('status', 'u8', [0, 2]), f('reason', 'u8', [0, 4])],
+  NACK: [f('reason', 'u8', [1, 4]), f('offendingType', 'u8'), f('offendingSeq', 'u16')],
+};
+
+const SETTINGS_FIELDS = Object.keys(SETTINGS_RANGES) as (keyof Settings)[];
+const WIRE_MAX: Record<'u8' | 'u16' | 'u32' | 'u64', number> = {
+  u8: 0xff,
+  u16: 0xffff,
+  u32: 0xffffffff,
+  u64: Number.MAX_SAFE_INTEGER,
+};
+
+const utf8 = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * UTF-8 bytes of `text`, cut to at most `maxBytes` without splitting a character
+ * (PROTOCOL 1.3: encoders truncate on a character boundary).
+ */
+export function truncateUtf8(text: string, maxBytes = MAX_STR_BYTES): Uint8Array {
+  const bytes = utf8.encode(text);
+  if (bytes.length <= maxBytes) return bytes;
+  let end = maxBytes;
+  while (end > 0 && (bytes[end]! & 0xc0) === 0x80) end--; // back off continuation bytes
+  return bytes.subarray(0, end);
+}
+
+/** A device id is printable ASCII, 1..32 bytes (PROTOCOL 1.3). */
+export function isValidDeviceId(id: string): boolean {
+  return id.length >= 1 && id.length <= MAX_DEVICE_ID_BYTES && /^[\x20-\x7e]+$/.test(id);
+}
+
+function checkInt(where: string, spec: FieldSpec, value: unknown, wire: 'u8' | 'u16' | 'u32' | 'u64', offset?: number): number {
+  const [min, max] = spec.range ?? [0, WIRE_MAX[wire]];
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new FrameError('bad-payload', `${where}.${spec.name}: expected an integer ${min}..${max}, got ${String(value)}`, offset);
+  }
+  return value;
+}
+
+function checkSettings(where: string, value: unknown, offset?: number): Settings {
+  if (typeof value !== 'object' || value === null) {
+    throw new FrameError('bad-payload', `${where}.settings: expected an object, got ${String(value)}`, offset);
+  }
+  const record = value as Record<string, unknown>;
+  const settings = {} as Settings;
+  for (const name of SETTINGS_FIELDS) {
+    const [min, max] = SETTINGS_RANGES[name];
+    const field = record[name];
+    const flagsOk = name !== 'flags' || (typeof field === 'number' && (field & ~max) === 0);
+    if (typeof field !== 'number' || !Number.isInteger(field) || field < min || field > max || !flagsOk) {
+      throw new FrameError('bad-payload', `${where}.settings.${name}: expected ${name === 'flags' ? `bits within ${hexByte(max)}` : `an integer ${min}..${max}`}, got ${String(field)}`, offset);
+    }
+    settings[name] = field;
+  }
+  return settings;
+}
+
+class Writer {
+  private readonly bytes = new Uint8Array(MAX_PAYLOAD_BYTES + 8);
+  private readonly view = new DataView(this.bytes.buffer);
+  length = 0;
+  u8(v: number): void {
+    this.bytes[this.length++] = v;
+  }
+  u16(v: number): void {
+    this.view.setUint16(this.length, v, true);
+    this.length += 2;
+  }
+  u32(v: number): void {
+    this.view.setUint32(this.length, v, true);
+    this.length += 4;
+  }
+  u64(v: number): void {
+    this.view.setBigUint64(this.length, BigInt(v), true);
+    this.length += 8;
+  }
+  raw(b: Uint8Array): void {
+    this.bytes.set(b, this.length);
+    this.length += b.length;
+  }
+  done(): Uint8Array {
+    return this.bytes.slice(0, this.length);
+  }
+}
+
+/** Encodes a message's payload. Strings are truncated; out-of-range numbers throw `FrameError`. */
+export function encodePayload(message: Message): Uint8Array {
+  const layout = LAYOUTS[message.type];
+  if (!layout) throw new FrameError('unknown-type', `unknown message type ${String(message.type)}`);
+  const record = message as unknown as Record<string, unknown>;
+  const w = new Writer();
+  for (const spec of layout) {
+    const value = record[spec.name];
+    switch (spec.kind) {
+      case 'u8':
+      case 'u16':
+      case 'u32':
+      case 'u64':
+        w[spec.kind](checkInt(message.type, spec, value, spec.kind));
+        break;
+      case 'str': {
+        if (typeof value !== 'string') throw new FrameError('bad-payload', `${message.type}.${spec.name}: expected a string, got ${typeof value}`);
+        const bytes = truncateUtf8(value);
+        w.u8(bytes.length);
+        w.raw(bytes);
+        break;
+      }
+      case 'deviceId': {
+        if (typeof value !== 'string' || !isValidDeviceId(value)) {
+          throw new FrameError('bad-payload', `${message.type}.${spec.name}: expected printable ASCII of 1..${MAX_DEVICE_ID_BYTES} bytes, got ${JSON.stringify(value)}`);
+        }
+        const bytes = utf8.encode(value);
+        w.u8(bytes.length);
+        w.raw(bytes);
+        break;
+      }
+      case 'settings': {
+        const s = checkSettings(message.type, value);
+        for (const name of SETTINGS_FIELDS) w.u8(s[name]);
+        w.u8(0); // reserved
+        break;
+      }
+      default:
+        spec.kind satisfies never;
+    }
+  }
+  return w.done();
+}
+
+/** Encodes a message as a complete frame, delimiter included. */
+export function encodeMessage(message: Message, seq = 0): Uint8Array {
+  if (RELIABLE.has(message.type) && seq === 0) {
+    throw new FrameError('bad-seq', `${message.type} is reliable and needs a seq of 1..65535`);
+  }
+  return encodeFrame({ type: MessageType[message.type], seq, payload: encodePayload(message) });
+}
+
+class Reader {
+  offset = 0;
+  private readonly view: DataView;
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly where: string,
+  ) {
+    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  private need(n: number, field: string): void {
+    if (this.offset + n > this.bytes.length) {
+      throw new FrameError('bad-payload', `${this.where}.${field}: payload ends at ${this.bytes.length} bytes, ${n} more needed at offset ${this.offset}`, this.offset);
+    }
+  }
+  int(kind: 'u8' | 'u16' | 'u32' | 'u64', field: string): number {
+    const size = { u8: 1, u16: 2, u32: 4, u64: 8 }[kind];
+    this.need(size, field);
+    const at = this.offset;
+    this.offset += size;
+    switch (kind) {
+      case 'u8':
+        return this.view.getUint8(at);
+      case 'u16':
+        return this.view.getUint16(at, true);
+      case 'u32':
+        return this.view.getUint32(at, true);
+      case 'u64': {
+        const big = this.view.getBigUint64(at, true);
+        if (big > BigInt(Number.MAX_SAFE_INTEGER)) {
+          throw new FrameError('bad-payload', `${this.where}.${field}: time ${big} at offset ${at} is beyond ${Number.MAX_SAFE_INTEGER}`, at);
+        }
+        return Number(big);
+      }
+    }
+  }
+  str(field: string, maxBytes: number): string {
+    const length = this.int('u8', field);
+    if (length > maxBytes) {
+      throw new FrameError('bad-payload', `${this.where}.${field}: string of ${length} bytes at offset ${this.offset - 1} exceeds ${maxBytes}`, this.offset - 1);
+    }
+    this.need(length, field);
+    const at = this.offset;
+    this.offset += length;
+    try {
+      return strictUtf8.decode(this.bytes.subarray(at, at + length));
+    } catch {
+      throw new FrameError('bad-payload', `${this.where}.${field}: invalid UTF-8 at offset ${at}`, at);
+    }
+  }
+  end(): void {
+    if (this.offset !== this.bytes.length) {
+      throw new FrameError('bad-payload', `${this.where}: ${this.bytes.length - this.offset} unexpected bytes after the last field at offset ${this.offset}`, this.offset);
+    }
+  }
+}
+
+/** Decodes a payload of the named type. Throws `FrameError('bad-payload')`. */
+export function decodePayload<N extends MessageName>(name: N, payload: Uint8Array): MessageOf<N> {
+  const r = new Reader(payload, name);
+  const out: Record<string, unknown> = { type: name };
+  for (const spec of LAYOUTS[name]) {
+    const at = r.offset;
+    switch (spec.kind) {
+      case 'u8':
+      case 'u16':
+      case 'u32':
+      case 'u64':
+        out[spec.name] = checkInt(name, spec, r.int(spec.kind, spec.name), spec.kind, at);
+        break;
+      case 'str':
+        out[spec.name] = r.str(spec.name, MAX_STR_BYTES);
+        break;
+      case 'deviceId': {
+        const id = r.str(spec.name, MAX_DEVICE_ID_BYTES);
+        if (!isValidDeviceId(id)) {
+          throw new FrameError('bad-payload', `${name}.${spec.name}: expected printable ASCII of 1..${MAX_DEVICE_ID_BYTES} bytes, got ${JSON.stringify(id)}`, at);
+        }
+        out[spec.name] = id;
+        break;
+      }
+      case 'settings': {
+        const raw: Record<string, number> = {};
+        for (const field of SETTINGS_FIELDS) raw[field] = r.int('u8', `settings.${field}`);
+        r.int('u8', 'settings.reserved'); // reserved: ignored on receipt, sent as 0
+        out[spec.name] = checkSettings(name, raw, at);
+        break;
+      }
+      default:
+        spec.kind satisfies never;
+    }
+  }
+  r.end();
+  return out as unknown as MessageOf<N>;
+}
+
+/** Decodes a checked frame into a message. Throws `FrameError` (unknown-type, bad-payload, bad-seq). */
+export function decodeMessage(frame: Frame): Packet {
+  const name = messageName(frame.type);
+  if (!name) throw new FrameError('unknown-type', `unknown message type ${hexByte(frame.type)}`, 1);
+  if ((RELIABLE.has(name) || name === 'ACK') && frame.seq === 0) {
+    throw new FrameError('bad-seq', `${name} needs a seq of 1..65535, got 0`, 2);
+  }
+  return { seq: frame.seq, message: decodePayload(name, frame.payload) };
+}
+
+/**
+ * A message from its JSON form `{type: "EVAL", seq: 5, counter: 1, ...}` (the frame inspector's
+ * and the vectors' form). Checks names and types; ranges are checked by `encodePayload`.
+ */
+export function messageFromJson(value: unknown): Packet {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new FrameError('bad-payload', 'expected a JSON object like {"type":"PING","seq":0,"senderTime":0}');
+  }
+  const { type, seq = 0, ...fields } = value as Record<string, unknown>;
+  const name = typeof type === 'string' ? (type.toUpperCase() as MessageName) : undefined;
+  if (!name || !(name in LAYOUTS)) throw new FrameError('unknown-type', `unknown message type ${JSON.stringify(type)}; expected one of ${Object.keys(LAYOUTS).join(', ')}`);
+  if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq > 0xffff) {
+    throw new FrameError('bad-seq', `${name}.seq: expected an integer 0..65535, got ${JSON.stringify(seq)}`);
+  }
+  const known = new Set(LAYOUTS[name].map((spec) => spec.name));
+  for (const key of Object.keys(fields)) {
+    if (!known.has(key)) throw new FrameError('bad-payload', `${name}: unknown field ${JSON.stringify(key)}; expected ${[...known].join(', ')}`);
+  }
+  for (const key of known) {
+    if (!(key in fields)) throw new FrameError('bad-payload', `${name}.${key}: missing`);
+  }
+  return { seq, message: { type: name, ...fields } as Message };
+}
+
+/** The JSON form of a packet: `{type, seq, ...fields}`. */
+export function packetToJson(packet: Packet): Record<string, unknown> {
+  const { type, ...fields } = packet.message;
+  return { type, seq: packet.seq, ...fields };
+}

@@ -1,0 +1,258 @@
+/**
+ * JSON payloads of PROTOCOL 2-4: one schema each (zod, which also gives the TypeScript type
+ * and the JSON Schema documents in `protocol/json-schema/`), and one way to validate them.
+ *
+ * Receivers ignore unknown fields: PROTOCOL allows new optional JSON fields as an extension.
+ */
+import { z } from 'zod';
+import { MAX_DEVICE_ID_BYTES, SETTINGS_RANGES } from './constants.js';
+import { PayloadError } from './errors.js';
+
+export const MAX_BATCH_ITEMS = 500;
+export const MAX_BATCH_BYTES = 256 * 1024;
+export const MAX_COMMENT_CHARS = 500;
+
+const isoTime = z.iso.datetime({ offset: true });
+const text = (max: number) => z.string().max(max);
+/** A string field that may be absent or null ("string?" in PROTOCOL 4). */
+const optionalText = (max: number) => text(max).nullish();
+const count = z.int().min(0);
+const commentText = z.string().refine((s) => [...s].length <= MAX_COMMENT_CHARS, `at most ${MAX_COMMENT_CHARS} characters`);
+
+/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: printable ASCII source id, then a counter from 1. */
+export const EVALUATION_ID = new RegExp(`^[\\x20-\\x7e]{1,${MAX_DEVICE_ID_BYTES}}-[1-9][0-9]{0,9}$`);
+export const evaluationId = z.string().regex(EVALUATION_ID, 'expected {deviceId}-{counter}');
+
+/** A mainland China mobile number (11 digits, 1[3-9]...), the only call-back contact accepted. */
+export const MOBILE_PHONE = /^1[3-9][0-9]{9}$/;
+
+export const CHANNELS = ['evaluator', 'tablet'] as const;
+export const ORIGINS = ['prompted', 'invited', 'unsolicited', 'tablet'] as const;
+export const EVALUATION_FLAGS = ['misuse', 'clockUnsynced'] as const;
+
+export const level = z.int().min(0).max(5);
+
+/** PROTOCOL 4: the evaluation record the hub sends to the platform. */
+export const evaluationSchema = z.object({
+  id: evaluationId,
+  hallId: text(64).min(1),
+  areaCode: text(12),
+  deptCode: text(64),
+  channel: z.enum(CHANNELS),
+  level,
+  reasons: z.array(text(32).min(1)).max(16),
+  comment: commentText,
+  contact: z.string().regex(MOBILE_PHONE, 'expected a mainland mobile number').nullish(),
+  txnId: optionalText(64),
+  matterCode: optionalText(64),
+  matterName: optionalText(128),
+  windowId: optionalText(64),
+  staffId: optionalText(64),
+  staffName: optionalText(64),
+  origin: z.enum(ORIGINS),
+  evaluatedAt: isoTime,
+  receivedAt: isoTime,
+  deviceId: text(MAX_DEVICE_ID_BYTES).min(1),
+  fwVersion: text(64),
+  promptMs: count.nullish(),
+  flags: z.array(text(32)).max(8),
+});
+export type Evaluation = z.infer<typeof evaluationSchema>;
+
+/** PROTOCOL 3 `evaluations`: a batch of at most 500 items and 256 KiB. */
+export const batchSchema = z.object({
+  batchId: text(64).min(1),
+  hallId: text(64).min(1),
+  sentAt: isoTime,
+  items: z.array(evaluationSchema).min(1).max(MAX_BATCH_ITEMS),
+});
+export type Batch = z.infer<typeof batchSchema>;
+
+/** PROTOCOL 3 `receipts`. */
+export const receiptSchema = z.object({
+  batchId: text(64).min(1),
+  accepted: z.array(evaluationId),
+  rejected: z.array(z.object({ id: evaluationId, reason: text(200) })),
+});
+export type Receipt = z.infer<typeof receiptSchema>;
+
+/** PROTOCOL 3 `status` (retained). The last will carries only `{online: false}`. */
+export const statusSchema = z.object({
+  online: z.boolean(),
+  version: text(32).optional(),
+  startedAt: isoTime.optional(),
+  backlog: count.optional(),
+  oldestUnsyncedAt: isoTime.nullable().optional(),
+  devices: z.object({ online: count, total: count }).optional(),
+  lastSyncAt: isoTime.nullable().optional(),
+});
+export type HallStatus = z.infer<typeof statusSchema>;
+
+/** PROTOCOL 3 `devices/{deviceId}` (retained). `state` is a state name, e.g. `idle`. */
+export const deviceStatusSchema = z.object({
+  online: z.boolean(),
+  kind: z.enum(['evaluator', 'tablet']),
+  model: text(64),
+  fwVersion: text(64),
+  windowId: text(64).nullable(),
+  state: text(32).nullable(),
+  lastSeenAt: isoTime.nullable(),
+  linkErrors: count,
+});
+export type DeviceStatus = z.infer<typeof deviceStatusSchema>;
+
+const settingsField = (name: keyof typeof SETTINGS_RANGES) => z.int().min(SETTINGS_RANGES[name][0]).max(SETTINGS_RANGES[name][1]);
+
+/** The evaluator settings of PROTOCOL 1.3 as JSON (the body of `PUT /api/devices/{id}/settings`). */
+export const deviceSettingsSchema = z.object({
+  promptTimeoutS: settingsField('promptTimeoutS'),
+  thanksS: settingsField('thanksS'),
+  volume: settingsField('volume'),
+  brightness: settingsField('brightness'),
+  language: settingsField('language'),
+  flags: settingsField('flags'),
+});
+export type DeviceSettings = z.infer<typeof deviceSettingsSchema>;
+
+export const reasonSchema = z.object({ code: text(32).min(1), zh: text(32).min(1), en: text(64).min(1) });
+export type Reason = z.infer<typeof reasonSchema>;
+
+/** Default reason catalogue: the offline indicators and common complaints (issue: hall tablet). */
+export const DEFAULT_REASONS: readonly Reason[] = [
+  { code: 'efficiency', zh: '服务效率', en: 'Efficiency' },
+  { code: 'competence', zh: '服务水平', en: 'Competence' },
+  { code: 'attitude', zh: '服务态度', en: 'Attitude' },
+  { code: 'long-wait', zh: '等候时间长', en: 'Long wait' },
+  { code: 'too-many-documents', zh: '材料要求多', en: 'Too many documents' },
+  { code: 'repeat-visits', zh: '多次跑动', en: 'Repeat visits' },
+  { code: 'system-failure', zh: '系统故障', en: 'System failure' },
+  { code: 'other', zh: '其他', en: 'Other' },
+];
+
+const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
+
+/** PROTOCOL 3 `config` (retained, platform -> hub): the hall configuration pushed down. */
+export const hallConfigSchema = z.object({
+  /** Increases with each push; the hub ignores an older one. */
+  version: z.int().min(0),
+  hallName: text(64).min(1).optional(),
+  complaintPhone: text(32).optional(),
+  windows: z.array(z.object({ id: text(64).min(1), name: text(64).min(1) })).max(500),
+  staff: z.array(z.object({ id: text(64).min(1), name: text(64).min(1), title: text(64).optional(), windowId: text(64).optional() })).max(5000),
+  matters: z.array(z.object({ code: text(64).min(1), name: text(128).min(1), complex: z.boolean().optional() })).max(20000),
+  reasons: z.array(reasonSchema).max(32),
+  settings: deviceSettingsSchema.partial().optional(),
+  /** Working days to handle a 差评: 2, complex matters 10 (DESIGN). */
+  handlingDays: z.object({ normal: z.int().min(1).max(60), complex: z.int().min(1).max(60) }).optional(),
+  /** Exceptions to Monday-Friday: official holidays and make-up working days (调休). */
+  calendar: z.object({ holidays: z.array(day), workdays: z.array(day) }).optional(),
+});
+export type HallConfig = z.infer<typeof hallConfigSchema>;
+
+/** PROTOCOL 2 `public/config` (retained, hub -> tablets). */
+export const publicConfigSchema = z.object({
+  hallId: text(64).min(1),
+  hallName: text(64),
+  windows: z.array(z.object({ id: text(64).min(1), name: text(64) })),
+  reasons: z.array(reasonSchema),
+  complaintPhone: text(32),
+  languages: z.array(z.enum(['zh-CN', 'en'])).min(1),
+  settings: z.object({ inactivityS: z.int().min(10).max(600), thanksS: z.int().min(1).max(30) }),
+});
+export type PublicConfig = z.infer<typeof publicConfigSchema>;
+
+/** PROTOCOL 2 `tablets/{tabletId}/session` (retained): the offered transaction, or `{}`. */
+export const tabletSessionSchema = z.union([
+  z.object({
+    txnId: text(64).min(1),
+    windowId: text(64).min(1),
+    staffId: text(64),
+    staffName: text(64),
+    matterCode: text(64),
+    matterName: text(128),
+    offeredAt: isoTime,
+  }),
+  z.object({}).strict(),
+]);
+export type TabletSession = z.infer<typeof tabletSessionSchema>;
+
+/** PROTOCOL 2 `tablets/{tabletId}/evaluations`: what a tablet knows of its evaluation. */
+export const tabletEvaluationSchema = z.object({
+  id: evaluationId,
+  level: level.min(1),
+  reasons: z.array(text(32).min(1)).max(16).default([]),
+  comment: commentText.default(''),
+  contact: z.string().regex(MOBILE_PHONE, 'expected a mainland mobile number').nullish(),
+  txnId: optionalText(64),
+  windowId: optionalText(64),
+  staffId: optionalText(64),
+  evaluatedAt: isoTime,
+});
+export type TabletEvaluation = z.infer<typeof tabletEvaluationSchema>;
+
+/** PROTOCOL 2 `tablets/{tabletId}/acks`. */
+export const tabletAckSchema = z.object({
+  id: text(64).min(1),
+  status: z.enum(['ok', 'duplicate', 'rejected']),
+  reason: text(200).optional(),
+});
+export type TabletAck = z.infer<typeof tabletAckSchema>;
+
+export const HANDLING_STEPS = ['acknowledged', 'called-back', 'resolved'] as const;
+
+/** PROTOCOL 3 `handling`: a step in handling a 差评, recorded at the hall. */
+export const handlingStepSchema = z.object({
+  evaluationId,
+  hallId: text(64).min(1),
+  step: z.enum(HANDLING_STEPS),
+  at: isoTime,
+  by: text(64).optional(),
+  note: text(500).optional(),
+});
+export type HandlingStep = z.infer<typeof handlingStepSchema>;
+
+/** Every payload schema by name: the JSON Schema files and the frame inspector use this. */
+export const SCHEMAS = {
+  evaluation: evaluationSchema,
+  batch: batchSchema,
+  receipt: receiptSchema,
+  status: statusSchema,
+  'device-status': deviceStatusSchema,
+  'device-settings': deviceSettingsSchema,
+  'hall-config': hallConfigSchema,
+  'public-config': publicConfigSchema,
+  'tablet-session': tabletSessionSchema,
+  'tablet-evaluation': tabletEvaluationSchema,
+  'tablet-ack': tabletAckSchema,
+  'handling-step': handlingStepSchema,
+} as const;
+export type SchemaName = keyof typeof SCHEMAS;
+export type PayloadOf<N extends SchemaName> = z.infer<(typeof SCHEMAS)[N]>;
+
+/** Validates a decoded JSON value. Throws `PayloadError` naming the first offending field. */
+export function parsePayload<N extends SchemaName>(name: N, value: unknown): PayloadOf<N> {
+  const result = SCHEMAS[name].safeParse(value);
+  if (result.success) return result.data as PayloadOf<N>;
+  const issue = result.error.issues[0];
+  const path = issue ? issue.path.map(String).join('.') : '';
+  throw new PayloadError(name, path, `${name}${path ? `.${path}` : ''}: ${issue?.message ?? 'invalid'}`);
+}
+
+/** Parses and validates JSON text (or bytes). Malformed JSON is a `PayloadError` too. */
+export function parseJson<N extends SchemaName>(name: N, input: string | Uint8Array): PayloadOf<N> {
+  let value: unknown;
+  try {
+    value = JSON.parse(typeof input === 'string' ? input : new TextDecoder().decode(input));
+  } catch (error) {
+    throw new PayloadError(name, '', `${name}: malformed JSON (${(error as Error).message})`);
+  }
+  return parsePayload(name, value);
+}
+
+/** Serialises a batch, refusing one over 256 KiB (PROTOCOL 3). */
+export function encodeBatch(batch: Batch): string {
+  const json = JSON.stringify(batch);
+  const bytes = new TextEncoder().encode(json).length;
+  if (bytes > MAX_BATCH_BYTES) throw new PayloadError('batch', '', `batch: ${bytes} bytes exceed ${MAX_BATCH_BYTES}`);
+  return json;
+}
