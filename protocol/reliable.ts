@@ -2,7 +2,7 @@
  * The reliable-message core shared by the device and the hub (PROTOCOL 1.3, 1.4). Pure and
  * clock-injected: it decides what to send and when; the caller does the I/O and the timers.
  *
- * Sender: at most `window` (8) messages unacknowledged; each is retransmitted after 250 ms
+ * Sender: at most `window` (8) messages unacknowledged, all within 8 seqs of the oldest; each is retransmitted after 250 ms
  * without ACK, the wait doubling up to 5 s; never given up while the link is down. Seq runs
  * 1..65535 and wraps to 1. Receiver: recognises retransmissions so they are applied once.
  */
@@ -90,7 +90,7 @@ export class ReliableSender<T> {
       this.retransmissions++;
       out.push({ seq: entry.seq, item: entry.item, retry: true });
     }
-    while (this.inFlight.size < this.options.window && this.waiting.length > 0) {
+    while (this.waiting.length > 0 && this.hasRoom()) {
       const item = this.waiting.shift() as T;
       const seq = this.allocateSeq();
       const timeoutMs = this.options.initialTimeoutMs;
@@ -135,7 +135,7 @@ export class ReliableSender<T> {
    * queued again, oldest first, ahead of those still waiting. Nothing is dropped.
    */
   resetSession(): void {
-    const unacked = [...this.inFlight.values()].sort((a, b) => this.age(a.seq) - this.age(b.seq)).map((e) => e.item);
+    const unacked = [...this.inFlight.values()].sort((a, b) => this.age(b.seq) - this.age(a.seq)).map((e) => e.item);
     this.inFlight.clear();
     this.waiting.unshift(...unacked);
     this.lastSeq = 0;
@@ -143,7 +143,7 @@ export class ReliableSender<T> {
 
   /** Every unacknowledged message, oldest first (for persistence or display). */
   pending(): T[] {
-    const inFlight = [...this.inFlight.values()].sort((a, b) => this.age(a.seq) - this.age(b.seq)).map((e) => e.item);
+    const inFlight = [...this.inFlight.values()].sort((a, b) => this.age(b.seq) - this.age(a.seq)).map((e) => e.item);
     return [...inFlight, ...this.waiting];
   }
 
@@ -151,6 +151,19 @@ export class ReliableSender<T> {
   clear(): void {
     this.waiting.length = 0;
     this.inFlight.clear();
+  }
+
+  /**
+   * Room for one more: fewer than `window` in flight, and the new seq within `window` of the
+   * oldest unacknowledged one. The second rule keeps a retransmission recognisable by the
+   * receiver's `DuplicateFilter` even when one ACK keeps getting lost while later ones arrive.
+   */
+  private hasRoom(): boolean {
+    if (this.inFlight.size === 0) return true;
+    if (this.inFlight.size >= this.options.window) return false;
+    let oldest = 0;
+    for (const seq of this.inFlight.keys()) oldest = Math.max(oldest, this.age(seq));
+    return oldest + 1 < this.options.window;
   }
 
   /** How many seqs ago `seq` was allocated (0 = the newest), robust to wrap-around. */
@@ -168,14 +181,14 @@ export class ReliableSender<T> {
 }
 
 export interface DuplicateFilterOptions {
-  /** Distinct seqs remembered. Must exceed the sender's window; default 32. */
+  /** Distinct seqs remembered. Must exceed the sender's window; default 256. */
   memory?: number;
 }
 
 /**
  * Receiver side: tells a retransmission (seen seq) from a new message. A sender only
- * retransmits what is in its window of 8, so remembering the last 32 distinct seqs of the
- * session is enough. Reset it with each new session.
+ * retransmits what is within 8 seqs of its oldest unacknowledged message, so remembering the
+ * last 256 distinct seqs of the session is ample (and tolerates a peer that only counts). Reset it with each new session.
  */
 export class DuplicateFilter {
   private readonly memory: number;
@@ -183,7 +196,7 @@ export class DuplicateFilter {
   private readonly order: number[] = [];
 
   constructor(options: DuplicateFilterOptions = {}) {
-    this.memory = options.memory ?? 32;
+    this.memory = options.memory ?? 256;
     if (this.memory <= LINK.window) throw new TypeError(`options.memory must exceed the window of ${LINK.window}, got ${this.memory}`);
   }
 

@@ -11,7 +11,7 @@ import { FrameDecoder } from '../frame.js';
 import { FrameError, PayloadError } from '../errors.js';
 import { decodeMessage, encodeMessage, messageFromJson, packetToJson } from '../messages.js';
 import { messageName } from '../constants.js';
-import { hexToBytes, bytesToHex } from './hex.js';
+import { bytesToHex, cleanHex, hexToBytes } from './hex.js';
 
 const USAGE = 'usage: npm run -s frames -- decode|encode   (reads stdin)';
 
@@ -25,10 +25,13 @@ export function inspectDecode(input: string): InspectResult {
   const out: string[] = [];
   const errors: string[] = [];
   const decoder = new FrameDecoder({ synced: true });
+  let carry = ''; // a byte's first digit at the end of a line: a capture may wrap anywhere
   input.split(/\r?\n/).forEach((line, index) => {
     let bytes: Uint8Array;
     try {
-      bytes = hexToBytes(line);
+      const digits = carry + cleanHex(line);
+      carry = digits.length % 2 ? digits.slice(-1) : '';
+      bytes = hexToBytes(carry ? digits.slice(0, -1) : digits);
     } catch (error) {
       errors.push(`line ${index + 1}: ${(error as Error).message}`);
       return;
@@ -49,6 +52,7 @@ export function inspectDecode(input: string): InspectResult {
       }
     }
   });
+  if (carry) errors.push('end of input: odd number of hex digits');
   if (decoder.pending > 0) {
     out.push(JSON.stringify({ drop: 'incomplete', bytes: decoder.pending, message: 'bytes after the last delimiter' }));
     errors.push(`end of input: ${decoder.pending} bytes without a closing 0x00 delimiter`);

@@ -1,0 +1,141 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  FrameDecoder,
+  FrameError,
+  LAYOUTS,
+  MESSAGE_NAMES,
+  RELIABLE,
+  SETTINGS_RANGES,
+  decodeMessage,
+  decodePayload,
+  encodeMessage,
+  encodePayload,
+  messageFromJson,
+  truncateUtf8,
+  type FieldSpec,
+  type Message,
+  type MessageName,
+} from './index.js';
+
+const utf8 = new TextEncoder();
+const decoder = new TextDecoder();
+/** Strings that survive UTF-8 (no lone surrogates) and fit in `maxBytes`. */
+const wireString = (maxBytes: number) =>
+  fc.string({ unit: 'binary', maxLength: maxBytes }).filter((s) => decoder.decode(utf8.encode(s)) === s && utf8.encode(s).length <= maxBytes);
+const settings = fc.record(
+  Object.fromEntries(
+    Object.entries(SETTINGS_RANGES).map(([k, [min, max]]) => [k, k === 'flags' ? fc.integer({ min: 0, max }) : fc.integer({ min, max })]),
+  ) as Record<keyof typeof SETTINGS_RANGES, fc.Arbitrary<number>>,
+);
+
+function fieldArbitrary(spec: FieldSpec): fc.Arbitrary<unknown> {
+  const wireMax = { u8: 0xff, u16: 0xffff, u32: 0xffffffff, u64: Number.MAX_SAFE_INTEGER };
+  switch (spec.kind) {
+    case 'u8':
+    case 'u16':
+    case 'u32':
+    case 'u64': {
+      const [min, max] = spec.range ?? [0, wireMax[spec.kind]];
+      return fc.integer({ min, max });
+    }
+    case 'str':
+      return wireString(64);
+    case 'deviceId':
+      return fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 32 });
+    case 'settings':
+      return settings;
+  }
+}
+
+/** Any valid message of the named type, built from the same layout table the codec uses. */
+function messageArbitrary(name: MessageName): fc.Arbitrary<Message> {
+  const fields = Object.fromEntries(LAYOUTS[name].map((spec) => [spec.name, fieldArbitrary(spec)]));
+  return fc.record(fields).map((f) => ({ type: name, ...f }) as Message);
+}
+const seqFor = (name: MessageName) => (RELIABLE.has(name) || name === 'ACK' ? fc.integer({ min: 1, max: 0xffff }) : fc.constant(0));
+
+describe('every message type round-trips (fast-check)', () => {
+  for (const name of MESSAGE_NAMES) {
+    it(name, () => {
+      fc.assert(
+        fc.property(messageArbitrary(name), seqFor(name), (message, seq) => {
+          const bytes = encodeMessage(message, seq);
+          const out = new FrameDecoder({ synced: true }).push(bytes);
+          expect(out).toHaveLength(1);
+          const first = out[0]!;
+          if (first.kind !== 'frame') throw new Error(`dropped: ${first.message}`);
+          expect(decodeMessage(first.frame)).toEqual({ seq, message });
+        }),
+        { numRuns: 300 },
+      );
+    });
+  }
+});
+
+describe('strings', () => {
+  it('are truncated to 64 bytes on a character boundary, never mid-character', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 80 }), (s) => {
+        const bytes = truncateUtf8(s);
+        expect(bytes.length).toBeLessThanOrEqual(64);
+        const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+        expect(utf8.encode(s).subarray(0, bytes.length)).toEqual(bytes);
+        expect(text.length).toBeLessThanOrEqual(s.length);
+      }),
+    );
+  });
+
+  it('of exactly 64 bytes are kept whole', () => {
+    const s = '办'.repeat(21) + 'x'; // 63 + 1 bytes
+    expect(truncateUtf8(s)).toHaveLength(64);
+    const { message } = decodeMessage({ type: 0x21, seq: 1, payload: encodePayload({ type: 'EVENT', code: 1, arg: 0, text: s }) });
+    expect(message).toMatchObject({ text: s });
+  });
+});
+
+describe('field validation', () => {
+  const evalMsg = { type: 'EVAL', counter: 1, level: 5, origin: 1, txnId: 'T', deviceTime: 0, promptMs: 0 } as const;
+
+  it.each([
+    ['level 6', { level: 6 }, /EVAL.level: expected an integer 0..5, got 6/],
+    ['origin 0', { origin: 0 }, /EVAL.origin/],
+    ['counter 0', { counter: 0 }, /EVAL.counter/],
+    ['fractional promptMs', { promptMs: 1.5 }, /EVAL.promptMs/],
+    ['negative time', { deviceTime: -1 }, /EVAL.deviceTime/],
+    ['time beyond 2^53', { deviceTime: 2 ** 53 }, /EVAL.deviceTime/],
+  ])('encode refuses %s', (_label, patch, pattern) => {
+    expect(() => encodePayload({ ...evalMsg, ...patch } as Message)).toThrow(pattern);
+  });
+
+  it('settings out of range are refused both ways', () => {
+    const base = { promptTimeoutS: 30, thanksS: 3, volume: 5, brightness: 5, language: 0, flags: 0 };
+    expect(() => encodePayload({ type: 'SETTINGS', settings: { ...base, promptTimeoutS: 121 } })).toThrow(/promptTimeoutS/);
+    expect(() => encodePayload({ type: 'SETTINGS', settings: { ...base, flags: 4 } })).toThrow(/flags/);
+    expect(() => decodePayload('SETTINGS', new Uint8Array([30, 31, 5, 5, 0, 0, 0]))).toThrow(/thanksS/);
+  });
+
+  it('the reserved settings byte is sent as 0 and ignored on receipt', () => {
+    const payload = encodePayload({ type: 'SETTINGS', settings: { promptTimeoutS: 30, thanksS: 3, volume: 5, brightness: 5, language: 1, flags: 3 } });
+    expect(payload[6]).toBe(0);
+    payload[6] = 9;
+    expect(decodePayload('SETTINGS', payload).settings.language).toBe(1);
+  });
+
+  it('a device id must be printable ASCII of at most 32 bytes, never truncated', () => {
+    const hello = { type: 'HELLO', deviceId: 'X'.repeat(33), model: '', fwVersion: '', protoVersion: 1, capabilities: 0, bootCount: 0, nextCounter: 1, queued: 0 } as const;
+    expect(() => encodePayload(hello)).toThrow(/deviceId/);
+    expect(() => encodePayload({ ...hello, deviceId: '评价器' })).toThrow(/deviceId/);
+  });
+
+  it('reliable messages need a seq', () => {
+    expect(() => encodeMessage(evalMsg, 0)).toThrow(expect.objectContaining({ code: 'bad-seq' }));
+  });
+
+  it('messageFromJson names unknown and missing fields', () => {
+    expect(() => messageFromJson({ type: 'PING', senderTime: 1, extra: 2 })).toThrow(/unknown field "extra"/);
+    expect(() => messageFromJson({ type: 'PONG', echoedTime: 1 })).toThrow(/PONG.senderTime: missing/);
+    expect(() => messageFromJson({ type: 'BOGUS' })).toThrow(FrameError);
+    expect(() => messageFromJson([1])).toThrow(FrameError);
+  });
+});
