@@ -297,6 +297,8 @@ export function encodeMessage(message: Message, seq = 0): Uint8Array {
   return encodeFrame({ type: MessageType[message.type], seq, payload: encodePayload(message) });
 }
 
+const INT_BYTES = { u8: 1, u16: 2, u32: 4, u64: 8 } as const;
+
 class Reader {
   offset = 0;
   private readonly view: DataView;
@@ -312,7 +314,7 @@ class Reader {
     }
   }
   int(kind: 'u8' | 'u16' | 'u32' | 'u64', field: string): number {
-    const size = { u8: 1, u16: 2, u32: 4, u64: 8 }[kind];
+    const size = INT_BYTES[kind];
     this.need(size, field);
     const at = this.offset;
     this.offset += size;

@@ -1,0 +1,21 @@
+/**
+ * `npm run bench [-- NAME...]`: one JSON line per benchmark, each with the project's figure, a
+ * baseline measured in the same run on the same machine, and their ratio. See docs/performance.md.
+ */
+import { frameCodec } from './bench/frame-codec.js';
+import type { BenchResult } from './bench/measure.js';
+
+const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
+  'frame-codec': frameCodec,
+};
+
+const wanted = process.argv.slice(2);
+const unknown = wanted.filter((name) => !(name in BENCHES));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')}; known: ${Object.keys(BENCHES).join(', ')}`);
+  process.exit(2);
+}
+for (const [name, bench] of Object.entries(BENCHES)) {
+  if (wanted.length > 0 && !wanted.includes(name)) continue;
+  console.log(JSON.stringify(await bench()));
+}
