@@ -77,9 +77,10 @@ export class ReliableSender<T> {
 
   /**
    * What to put on the wire at `now`: retransmissions that are due (oldest first), then new
-   * messages while the window has room. Call it after `enqueue`, `ack` and at `nextDueAt()`.
+   * messages while the window has room (unless `allowNew` is false, e.g. while the peer asked
+   * to wait). Call it after `enqueue`, `ack` and at `nextDueAt()`.
    */
-  poll(now: number): Transmission<T>[] {
+  poll(now: number, allowNew = true): Transmission<T>[] {
     const out: Transmission<T>[] = [];
     for (const entry of this.inFlight.values()) {
       if (entry.dueAt > now) continue;
@@ -90,7 +91,7 @@ export class ReliableSender<T> {
       this.retransmissions++;
       out.push({ seq: entry.seq, item: entry.item, retry: true });
     }
-    while (this.waiting.length > 0 && this.hasRoom()) {
+    while (allowNew && this.waiting.length > 0 && this.hasRoom()) {
       const item = this.waiting.shift() as T;
       const seq = this.allocateSeq();
       const timeoutMs = this.options.initialTimeoutMs;
