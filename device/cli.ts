@@ -1,0 +1,200 @@
+/**
+ * `npm run device -- --port PATH --id DEVICE_ID --state-dir DIR [options]`: one evaluator.
+ *
+ * With `--board sim` (the default) the evaluator is drawn in the terminal and driven from
+ * stdin: `press N` (N = 1..5, 5 = 非常满意), `hold N MS`, `invite`, `combo MS` (technician
+ * mode), `quit`; in a terminal, keys 1-5 and i work too. `--log json` prints one JSON line per
+ * state change and per frame on stderr.
+ */
+import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
+import five from 'johnny-five';
+import { isValidDeviceId } from '../protocol/index.js';
+import { SimIO } from '../simulators/sim-io.js';
+import type { LedId, LedMode } from './core.js';
+import { Firmware, type LogEntry } from './firmware.js';
+import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady, type PinMap } from './hardware.js';
+import { SerialTransport, hidGadget, type ByteTransport } from './transport.js';
+
+const USAGE = `usage: npm run device -- --port PATH --id DEVICE_ID --state-dir DIR
+         [--board sim|firmata] [--board-port PATH] [--pins FILE.json]
+         [--transport serial|hid] [--baud N] [--capacity N] [--log json|text]
+
+  --port        the link to the hub: a serial port (a socat pty in tests) or /dev/hidgN with --transport hid
+  --id          the evaluator's factory serial: printable ASCII, at most 32 bytes
+  --state-dir   where the non-volatile queue and counter live
+  --board       sim (default): a simulated board driven from stdin; firmata: a real board
+  --board-port  the firmata board's serial port (detected if omitted)
+  --pins        the pin map as JSON (default: the simulated evaluator's wiring)
+  --capacity    queued messages kept at most (default 10000)
+
+stdin (sim): press N | hold N MS | invite | combo MS | quit     keys in a terminal: 1-5, i, q`;
+
+class UsageError extends Error {}
+
+function parse(argv: string[]) {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      port: { type: 'string' },
+      id: { type: 'string' },
+      'state-dir': { type: 'string' },
+      board: { type: 'string', default: 'sim' },
+      'board-port': { type: 'string' },
+      pins: { type: 'string' },
+      transport: { type: 'string', default: 'serial' },
+      baud: { type: 'string', default: '115200' },
+      capacity: { type: 'string', default: '10000' },
+      log: { type: 'string', default: 'text' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) return undefined;
+  const need = (name: 'port' | 'id' | 'state-dir') => {
+    const v = values[name];
+    if (!v) throw new UsageError(`--${name} is required`);
+    return v;
+  };
+  const id = need('id');
+  if (!isValidDeviceId(id)) throw new UsageError(`--id must be printable ASCII of 1..32 bytes, got ${JSON.stringify(id)}`);
+  if (values.board !== 'sim' && values.board !== 'firmata') throw new UsageError(`--board must be sim or firmata, got ${values.board}`);
+  if (values.transport !== 'serial' && values.transport !== 'hid') throw new UsageError(`--transport must be serial or hid, got ${values.transport}`);
+  if (values.log !== 'json' && values.log !== 'text') throw new UsageError(`--log must be json or text, got ${values.log}`);
+  const baud = Number(values.baud);
+  const capacity = Number(values.capacity);
+  if (!Number.isInteger(baud) || baud <= 0) throw new UsageError(`--baud must be a positive integer, got ${values.baud}`);
+  if (!Number.isInteger(capacity) || capacity < 2) throw new UsageError(`--capacity must be an integer of at least 2, got ${values.capacity}`);
+  let pins: PinMap = SIM_PIN_MAP;
+  if (values.pins) {
+    try {
+      pins = { ...SIM_PIN_MAP, ...(JSON.parse(readFileSync(values.pins, 'utf8')) as Partial<PinMap>) };
+    } catch (error) {
+      throw new UsageError(`--pins ${values.pins}: ${(error as Error).message}`);
+    }
+  }
+  return { port: need('port'), id, stateDir: need('state-dir'), board: values.board, boardPort: values['board-port'], pins, transport: values.transport, baud, capacity, log: values.log };
+}
+
+const LED_GLYPH: Record<LedMode, string> = { off: '○', on: '●', blink: '◐', 'blink-fast': '◍' };
+
+function render(firmware: Firmware, hardware: JohnnyFiveHardware): string {
+  const led = (id: LedId) => LED_GLYPH[hardware.view.leds.get(id) ?? 'off'];
+  const leds = [1, 2, 3, 4, 5].map((l) => `${l}${led(l as LedId)}`).join(' ');
+  const lines = hardware.view.lines.filter(Boolean).join(' · ');
+  return `[${firmware.state}] ${leds} status${led('status')} | ${lines} | link ${firmware.linkUp ? 'up' : 'down'} · queued ${firmware.queueDepth}`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse(argv);
+  } catch (error) {
+    process.stderr.write(`device: ${(error as Error).message}\n${USAGE}\n`);
+    return 2;
+  }
+  if (!args) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  const json = args.log === 'json';
+  const log = (entry: LogEntry) => {
+    if (json) process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), ...entry })}\n`);
+    else if (entry.level !== 'debug') {
+      const { level, msg, ...rest } = entry;
+      const extra = Object.entries(rest).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+      process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${level} ${msg}${extra ? ` ${extra}` : ''}\n`);
+    }
+  };
+
+  const io = args.board === 'sim' ? new SimIO() : undefined;
+  const board = new five.Board({
+    ...(io ? { io } : args.boardPort ? { port: args.boardPort } : {}),
+    repl: false,
+    debug: false,
+    sigint: false, // the CLI handles Ctrl-C itself, closing the queue log cleanly
+  } as unknown as five.BoardOption);
+  await boardReady(board);
+  const hardware = new JohnnyFiveHardware(board, args.pins);
+  const transport: ByteTransport = args.transport === 'hid' ? hidGadget(args.port) : new SerialTransport(args.port, args.baud);
+  const firmware = new Firmware({ core: { deviceId: args.id, queueCapacity: args.capacity }, stateDir: args.stateDir, transport, hardware, log });
+
+  let last = '';
+  firmware.on('change', () => {
+    if (!io) return;
+    const line = render(firmware, hardware);
+    if (line !== last) process.stdout.write(`${line}\n`);
+    last = line;
+  });
+  await firmware.start();
+
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (done = resolve));
+  const quit = () => {
+    void firmware.stop().then(() => done(0));
+  };
+  process.once('SIGINT', quit);
+  process.once('SIGTERM', quit);
+
+  const pinOf = (button: string) => (button === 'i' || button === 'invite' ? args.pins.invite : args.pins.buttons[button as '1']);
+  const drive = (button: string, ms: number) => {
+    const pin = pinOf(button);
+    if (!io || pin === undefined || pin === null || typeof pin !== 'number') return false;
+    io.setInput(pin, 1);
+    setTimeout(() => io.setInput(pin, 0), ms);
+    return true;
+  };
+  const command = (line: string) => {
+    const [verb, a, b] = line.trim().split(/\s+/);
+    if (!verb) return;
+    const ms = (v: string | undefined, fallback: number) => (v === undefined ? fallback : Number(v));
+    if (!io && verb !== 'quit') return process.stderr.write('device: button commands need --board sim\n');
+    switch (verb) {
+      case 'press':
+      case 'hold': {
+        const duration = verb === 'press' ? 120 : ms(b, NaN);
+        if (!a || !/^[1-5]$/.test(a) || !(duration > 0)) return process.stderr.write(`device: usage: ${verb === 'press' ? 'press N' : 'hold N MS'} with N = 1..5\n`);
+        drive(a, duration);
+        return;
+      }
+      case 'invite':
+        if (!drive('invite', 120)) process.stderr.write('device: this evaluator has no invite key\n');
+        return;
+      case 'combo': {
+        const duration = ms(a, 5500);
+        if (!(duration > 0)) return process.stderr.write('device: usage: combo MS\n');
+        drive('5', duration);
+        drive('1', duration);
+        return;
+      }
+      case 'quit':
+        quit();
+        return;
+      default:
+        process.stderr.write(`device: unknown command ${JSON.stringify(verb)}; try press N, hold N MS, invite, combo MS, quit\n`);
+    }
+  };
+  if (process.stdin.isTTY) {
+    process.stdin.setRawMode(true);
+    process.stdin.on('data', (key: Buffer) => {
+      const k = key.toString();
+      if (k === 'q' || k === '\u0003') quit();
+      else if (/^[1-5]$/.test(k)) command(`press ${k}`);
+      else if (k === 'i') command('invite');
+    });
+  } else {
+    createInterface({ input: process.stdin }).on('line', command);
+  }
+  const code = await finished;
+  process.stdin.pause();
+  return code;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`device: ${(error as Error).message}\n`);
+    process.exit(1);
+  },
+);
