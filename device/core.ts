@@ -112,6 +112,8 @@ export type Input =
 
 export type Command =
   | { kind: 'send'; bytes: Uint8Array; packet: Packet }
+  /** Write a lone 0x00 (an empty frame, which receivers ignore) to resynchronise the peer. */
+  | { kind: 'delimiter' }
   | { kind: 'led'; led: LedId; mode: LedMode }
   | { kind: 'beep'; pattern: BeepPattern }
   | { kind: 'display'; lines: [string, string] }
@@ -712,6 +714,10 @@ export class EvaluatorCore {
 
   // ---- output ----
   private sendHello(): void {
+    // A receiver discards everything up to its first 0x00 after opening its port (PROTOCOL
+    // 1.1), and opening a serial port flushes what was waiting: a lone 0x00 before each HELLO
+    // keeps the session's first frame from being taken for line noise.
+    this.emit({ kind: 'delimiter' });
     this.send({
       type: 'HELLO',
       deviceId: this.options.deviceId,

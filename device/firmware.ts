@@ -125,19 +125,18 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
   }
 
   private execute(command: Command): void {
-    const { hardware, transport } = this.options;
+    const { hardware } = this.options;
     switch (command.kind) {
       case 'send': {
         const { bytes, packet } = command;
         this.log({ level: 'debug', msg: 'frame out', type: packet.message.type, seq: packet.seq, ...fields(packet) });
         this.emit('frameOut', packet);
-        this.writes = this.writes.then(
-          () => transport.write(bytes),
-          () => transport.write(bytes),
-        );
-        this.writes.catch((error: Error) => this.log({ level: 'warn', msg: 'write failed', error: error.message }));
+        this.write(bytes);
         break;
       }
+      case 'delimiter':
+        this.write(Uint8Array.of(0));
+        break;
       case 'led':
         hardware.setLed(command.led, command.mode);
         break;
@@ -176,6 +175,16 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
       default:
         command satisfies never;
     }
+  }
+
+  /** Writes in order, one at a time; a failed write is logged (the reliable sender retries). */
+  private write(bytes: Uint8Array): void {
+    const { transport } = this.options;
+    this.writes = this.writes.then(
+      () => transport.write(bytes),
+      () => transport.write(bytes),
+    );
+    this.writes.catch((error: Error) => this.log({ level: 'warn', msg: 'write failed', error: error.message }));
   }
 
   private logFrameIn(frame: Frame): void {

@@ -4,9 +4,11 @@
  */
 import { frameCodec } from './bench/frame-codec.js';
 import type { BenchResult } from './bench/measure.js';
+import { pressToEval } from './bench/press-to-eval.js';
 
 const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'frame-codec': frameCodec,
+  'press-to-eval': () => pressToEval(),
 };
 
 const wanted = process.argv.slice(2);
@@ -19,3 +21,4 @@ for (const [name, bench] of Object.entries(BENCHES)) {
   if (wanted.length > 0 && !wanted.includes(name)) continue;
   console.log(JSON.stringify(await bench()));
 }
+process.exit(0); // johnny-five keeps timers of its own

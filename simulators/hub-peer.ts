@@ -95,6 +95,7 @@ export class HubPeer extends EventEmitter<HubPeerEvents> {
 
   welcome(): void {
     this.filter.reset();
+    void this.transport.write(Uint8Array.of(0)).catch(() => {}); // resynchronise the device's decoder first
     this.send({ type: 'WELCOME', hubTime: Date.now(), windowId: this.options.windowId, windowName: this.options.windowName, settings: this.options.settings });
     this.send({ type: 'STAFF', duty: Duty.ON_DUTY, staffId: 'S001', staffName: '王芳', staffTitle: '' });
   }

@@ -47,6 +47,11 @@ describe('evaluator process over a pty', () => {
     const hello = await peer.next((p) => p.message.type === 'HELLO', 15_000, 'HELLO');
     expect(hello.message).toMatchObject({ deviceId: 'HCP5-PTY01', protoVersion: 1 });
     await device.waitLog((e) => e['msg'] === 'state' && e['state'] === 'idle', 10_000, 'the device to be on duty');
+    // The very first HELLO is welcomed: the 0x00 sent before HELLO and WELCOME resynchronises
+    // both decoders even though each side opened its port at a different time.
+    const linkUp = device.logs.findIndex((e) => e['msg'] === 'link up');
+    expect(device.logs.slice(0, linkUp).filter((e) => e['msg'] === 'frame out' && e['type'] === 'HELLO')).toHaveLength(1);
+    expect(peer.received.filter((p) => p.message.type === 'NACK')).toEqual([]);
 
     const mark = device.logs.length;
     peer.service('430300-20261127-0042');
