@@ -1,0 +1,153 @@
+/**
+ * `npm run hub -- --config FILE [command]`: the hub and its technician CLI, over one store.
+ *
+ *   (no command)                     run the hub (logs: one JSON object per line on stdout)
+ *   devices                          evaluators and tablets, paired and pending
+ *   pair DEVICE WINDOW [--tablet]    bind a device to a window (a tablet's token is printed once)
+ *   unpair DEVICE                    release a device
+ *   status                           backlog and devices, in words
+ *   export --format csv|json|gb39046 [--from ISO] [--to ISO]
+ *   audit                            the latest configuration changes
+ *
+ * A configuration problem is one line naming the key, exit 2; any other failure one line, exit 1.
+ */
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig, type HubConfig } from './config.js';
+import { exportEvaluations, syncSummary, type ExportFormat } from './evaluations.js';
+import { Hub, type LogEntry } from './hub.js';
+import { pairDevice, readDevices, unpairDevice } from './registry.js';
+import { Store, StoreError } from './store.js';
+
+const USAGE = `usage: npm run hub -- --config FILE [devices | pair DEVICE WINDOW [--tablet] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit]`;
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
+
+class UsageError extends Error {}
+
+function logger(): (entry: LogEntry) => void {
+  const min = LEVELS[(process.env['HCP_LOG_LEVEL'] as keyof typeof LEVELS) ?? 'info'] ?? LEVELS.info;
+  return (entry) => {
+    if (LEVELS[entry.level] < min) return;
+    const { contact, ...rest } = entry as LogEntry & { contact?: unknown };
+    void contact; // phone numbers never reach the log
+    process.stdout.write(`${JSON.stringify({ ts: new Date().toISOString(), ...rest })}\n`);
+  };
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      format: { type: 'string', default: 'csv' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      tablet: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (!values.config) throw new UsageError('--config FILE is required');
+  const config = loadConfig(values.config);
+  const [command, ...args] = positionals;
+  if (!command || command === 'start') return serve(config);
+  const store = new Store({ dataDir: config.dataDir });
+  try {
+    return await cli(store, config, command, args, values);
+  } finally {
+    store.close();
+  }
+}
+
+async function serve(config: HubConfig): Promise<number> {
+  const hub = new Hub({ config, log: logger() });
+  await hub.start();
+  return new Promise((resolve) => {
+    const stop = () => void hub.stop().then(() => resolve(0));
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}
+
+function iso(value: string | undefined, name: string, fallback: string): string {
+  if (value === undefined) return fallback;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new UsageError(`--${name} must be an ISO-8601 time, got ${JSON.stringify(value)}`);
+  return new Date(ms).toISOString();
+}
+
+async function cli(store: Store, config: HubConfig, command: string, args: string[], values: { format?: string; from?: string; to?: string; tablet?: boolean }): Promise<number> {
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  switch (command) {
+    case 'devices': {
+      const devices = store.read(readDevices);
+      if (devices.length === 0) out('no devices yet: plug in an evaluator, or pair a tablet with `pair TABLET-ID WINDOW --tablet`');
+      for (const d of devices) {
+        const where = d.paired ? `window ${d.windowId}` : 'PENDING pairing';
+        out(`${d.kind.padEnd(9)} ${d.deviceId.padEnd(20)} ${where.padEnd(18)} ${d.model} ${d.fwVersion} last seen ${d.lastSeenAt ?? 'never'}${d.state ? `, ${d.state}` : ''}${d.queued ? `, ${d.queued} queued` : ''}`);
+      }
+      return 0;
+    }
+    case 'pair': {
+      const [deviceId, windowId] = args;
+      if (!deviceId || !windowId) throw new UsageError('usage: pair DEVICE WINDOW [--tablet]');
+      if (!config.windows.some((w) => w.id === windowId)) throw new UsageError(`no window ${windowId} in the configuration; windows: ${config.windows.map((w) => w.id).join(', ') || 'none'}`);
+      const result = await store.submit((db) => pairDevice(db, deviceId, windowId, 'cli', values.tablet ? 'tablet' : undefined));
+      out(`paired ${result.kind} ${deviceId} to window ${windowId}`);
+      if (result.token) out(`tablet token (shown once): ${result.token}`);
+      return 0;
+    }
+    case 'unpair': {
+      const [deviceId] = args;
+      if (!deviceId) throw new UsageError('usage: unpair DEVICE');
+      const changed = await store.submit((db) => unpairDevice(db, deviceId, 'cli'));
+      out(changed ? `unpaired ${deviceId}` : `${deviceId} was not paired`);
+      return changed ? 0 : 1;
+    }
+    case 'status': {
+      const s = store.read(syncSummary);
+      const devices = store.read(readDevices);
+      const recent = (d: { lastSeenAt: string | null }) => d.lastSeenAt && Date.now() - Date.parse(d.lastSeenAt) < 60_000;
+      out(`hall ${config.hallId} ${config.hallName}`);
+      out(`devices: ${devices.filter((d) => d.paired).length} paired, ${devices.filter((d) => !d.paired).length} waiting to be paired, ${devices.filter(recent).length} seen in the last minute`);
+      out(`evaluations waiting for the platform: ${s.pending + s.sent} (${s.pending} not yet sent, ${s.sent} sent and awaiting receipt); ${s.confirmed} confirmed; ${s.rejected} rejected by the platform`);
+      out(s.oldestUnsyncedAt ? `oldest not yet confirmed: received ${s.oldestUnsyncedAt}` : 'nothing waiting: the hall is in sync');
+      out(config.platform.url ? `platform: ${config.platform.url}` : 'platform: none configured, evaluations stay in the local store');
+      return 0;
+    }
+    case 'export': {
+      const format = values.format as ExportFormat;
+      if (!['csv', 'json', 'gb39046'].includes(format)) throw new UsageError(`--format must be csv, json or gb39046, got ${values.format}`);
+      const hall = { hallId: config.hallId, areaCode: config.areaCode, deptCode: config.deptCode };
+      process.stdout.write(store.read((db) => exportEvaluations(db, hall, { format, from: iso(values.from, 'from', '1970-01-01T00:00:00.000Z'), to: iso(values.to, 'to', '9999-12-31T00:00:00.000Z') })));
+      return 0;
+    }
+    case 'audit': {
+      const rows = store.read((db) => db.prepare('SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT 50').all()) as { at: string; actor: string; action: string; detail: string }[];
+      for (const r of rows) out(`${r.at} ${r.actor.padEnd(9)} ${r.action.padEnd(9)} ${r.detail}`);
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
+  }
+}
+
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    if (error instanceof UsageError) {
+      process.stderr.write(`hub: ${error.message}\n`);
+      process.exit(2);
+    }
+    const message = error instanceof StoreError || error instanceof Error ? error.message : String(error);
+    process.stderr.write(`hub: ${message}\n`);
+    process.exit(1);
+  },
+);

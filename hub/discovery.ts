@@ -1,0 +1,50 @@
+/**
+ * Finding evaluators by USB vendor/product id (PROTOCOL 1.2): serial ports through
+ * `SerialPort.list()` (which needs udevadm, Debian `udev`) and HID devices through node-hid
+ * (libusb/hidraw). Polled by the hub, so a replugged evaluator is reopened.
+ */
+import { SerialPort } from 'serialport';
+import { HID_REPORT_BYTES, HID_USAGE_PAGE } from '../protocol/index.js';
+import { HidByteTransport, type ReportIO } from '../device/transport.js';
+import { usbIds, type HubConfig } from './config.js';
+
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+
+export async function discoverSerial(config: HubConfig): Promise<string[]> {
+  const wanted = usbIds(config).serial.map((id) => `${hex4(id.vendorId)}:${hex4(id.productId)}`);
+  const ports = await SerialPort.list();
+  return ports.filter((p) => p.vendorId && p.productId && wanted.includes(`${p.vendorId.toLowerCase()}:${p.productId.toLowerCase()}`)).map((p) => p.path);
+}
+
+export async function discoverHid(config: HubConfig): Promise<HidByteTransport[]> {
+  const HID = await import('node-hid');
+  const wanted = usbIds(config).hid;
+  const devices = await HID.devicesAsync();
+  return devices
+    .filter((d) => d.path && wanted.some((w) => w.vendorId === d.vendorId && w.productId === d.productId) && (d.usagePage === undefined || d.usagePage === HID_USAGE_PAGE))
+    .map((d) => new HidByteTransport(`hid:${d.path}`, () => openHid(HID, d.path!)));
+}
+
+/** node-hid's async device as report I/O: reads queue 'data' events; writes add the report-ID byte. */
+async function openHid(HID: typeof import('node-hid'), path: string): Promise<ReportIO> {
+  const device = await HID.HIDAsync.open(path);
+  const queue: (Uint8Array | null)[] = [];
+  const waiters: ((r: Uint8Array | null) => void)[] = [];
+  const put = (r: Uint8Array | null) => {
+    const w = waiters.shift();
+    if (w) w(r);
+    else queue.push(r);
+  };
+  device.on('data', (data: Buffer) => put(new Uint8Array(data.subarray(0, HID_REPORT_BYTES))));
+  device.on('error', () => put(null));
+  return {
+    read: () => (queue.length > 0 ? Promise.resolve(queue.shift()!) : new Promise((resolve) => waiters.push(resolve))),
+    write: async (report) => {
+      await device.write([0x00, ...report]); // no report IDs: node-hid wants a leading 0x00
+    },
+    close: async () => {
+      await device.close();
+      put(null);
+    },
+  };
+}

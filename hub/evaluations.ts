@@ -1,0 +1,293 @@
+/**
+ * Evaluations and transactions in the store: committing one rating (deduplicated on `id`,
+ * 一事一评 per `txnId`, misuse flagged), and the queries of the API, the CLI and the export.
+ */
+import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation } from '../protocol/index.js';
+import type { Db } from './store.js';
+
+export type CommitResult =
+  | { status: 'ok'; record: Evaluation }
+  | { status: 'duplicate' }
+  | { status: 'refused'; reason: 'already-evaluated'; record: Evaluation };
+
+export interface CommitOptions {
+  /** A device EVAL without a txnId joins the window's open transaction done within this, ms. */
+  attachWithinMs: number;
+  /** Unsolicited presses closer than this on one device are flagged `misuse`, ms. */
+  misuseWindowMs: number;
+}
+
+interface Row {
+  id: string;
+  channel: string;
+  level: number;
+  reasons: string;
+  comment: string;
+  contact: string | null;
+  txn_id: string | null;
+  matter_code: string | null;
+  matter_name: string | null;
+  window_id: string | null;
+  staff_id: string | null;
+  staff_name: string | null;
+  origin: string;
+  evaluated_at: string;
+  received_at: string;
+  device_id: string;
+  fw_version: string;
+  prompt_ms: number | null;
+  flags: string;
+  status: string;
+  refusal: string | null;
+  sync_state: string;
+  sync_reason: string | null;
+}
+
+export interface HallIdentity {
+  hallId: string;
+  areaCode: string;
+  deptCode: string;
+}
+
+export function rowToEvaluation(row: Row, hall: HallIdentity): Evaluation {
+  return {
+    id: row.id,
+    hallId: hall.hallId,
+    areaCode: hall.areaCode,
+    deptCode: hall.deptCode,
+    channel: row.channel as Evaluation['channel'],
+    level: row.level,
+    reasons: JSON.parse(row.reasons) as string[],
+    comment: row.comment,
+    contact: row.contact,
+    txnId: row.txn_id,
+    matterCode: row.matter_code,
+    matterName: row.matter_name,
+    windowId: row.window_id,
+    staffId: row.staff_id,
+    staffName: row.staff_name,
+    origin: row.origin as Evaluation['origin'],
+    evaluatedAt: row.evaluated_at,
+    receivedAt: row.received_at,
+    deviceId: row.device_id,
+    fwVersion: row.fw_version,
+    promptMs: row.prompt_ms,
+    flags: JSON.parse(row.flags) as string[],
+  };
+}
+
+/** `13812345678` -> `138****5678`: enough for staff to recognise a call-back, not to dial it. */
+export function maskContact(contact: string | null | undefined): string | null {
+  if (!contact) return null;
+  return contact.length >= 7 ? `${contact.slice(0, 3)}****${contact.slice(-4)}` : '****';
+}
+
+/**
+ * Commits one evaluation in the caller's transaction (a `Store.submit` write). Decides, in
+ * order: a repeat of a known id is a duplicate; an EVAL without txnId joins the window's open
+ * transaction; a second rating of a rated transaction is kept but refused; an unsolicited
+ * press soon after another on the same device is flagged misuse.
+ */
+export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptions): CommitResult {
+  if (db.prepare('SELECT 1 FROM evaluations WHERE id = ?').get(input.id)) return { status: 'duplicate' };
+  const record: Evaluation = { ...input, flags: [...input.flags] };
+  const receivedMs = Date.parse(record.receivedAt);
+
+  if (!record.txnId && record.channel === 'evaluator' && record.windowId) {
+    const open = db
+      .prepare(
+        `SELECT txn_id, matter_code, matter_name, staff_id, staff_name, done_at FROM transactions
+         WHERE window_id = ? AND state = 'done' AND rated_by IS NULL ORDER BY done_at DESC LIMIT 1`,
+      )
+      .get(record.windowId) as { txn_id: string; matter_code: string; matter_name: string; staff_id: string; staff_name: string; done_at: string } | undefined;
+    if (open && receivedMs - Date.parse(open.done_at) <= options.attachWithinMs) {
+      record.txnId = open.txn_id;
+      record.matterCode ??= open.matter_code;
+      record.matterName ??= open.matter_name;
+    }
+  }
+
+  let txn: { state: string; rated_by: string | null; matter_code: string | null; matter_name: string | null; staff_id: string | null; staff_name: string | null } | undefined;
+  if (record.txnId) {
+    txn = db.prepare('SELECT state, rated_by, matter_code, matter_name, staff_id, staff_name FROM transactions WHERE txn_id = ?').get(record.txnId) as typeof txn;
+    if (txn) {
+      record.matterCode ??= txn.matter_code;
+      record.matterName ??= txn.matter_name;
+      if (txn.staff_id) {
+        record.staffId = txn.staff_id;
+        record.staffName = txn.staff_name;
+      }
+    }
+  }
+
+  if (record.origin === 'unsolicited') {
+    const since = new Date(Date.parse(record.evaluatedAt) - options.misuseWindowMs).toISOString();
+    const recent = db
+      .prepare(`SELECT 1 FROM evaluations WHERE device_id = ? AND origin = 'unsolicited' AND evaluated_at >= ? AND evaluated_at <= ? LIMIT 1`)
+      .get(record.deviceId, since, record.evaluatedAt);
+    if (recent && !record.flags.includes('misuse')) record.flags.push('misuse');
+  }
+
+  const rated = record.level > 0 && record.txnId && (txn?.rated_by || isRated(db, record.txnId));
+  insert(db, record, rated ? 'refused' : 'accepted', rated ? 'already-evaluated' : null);
+  if (rated) return { status: 'refused', reason: 'already-evaluated', record };
+  if (record.level > 0 && record.txnId) {
+    db.prepare('UPDATE transactions SET rated_by = ? WHERE txn_id = ?').run(record.id, record.txnId);
+  }
+  return { status: 'ok', record };
+}
+
+function isRated(db: Db, txnId: string): boolean {
+  return !!db.prepare(`SELECT 1 FROM evaluations WHERE txn_id = ? AND status = 'accepted' AND level > 0`).get(txnId);
+}
+
+function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: string | null): void {
+  db.prepare(
+    `INSERT INTO evaluations (id, channel, level, reasons, comment, contact, txn_id, matter_code, matter_name, window_id, staff_id,
+       staff_name, origin, evaluated_at, received_at, device_id, fw_version, prompt_ms, flags, status, refusal, sync_state)
+     VALUES (@id, @channel, @level, @reasons, @comment, @contact, @txnId, @matterCode, @matterName, @windowId, @staffId,
+       @staffName, @origin, @evaluatedAt, @receivedAt, @deviceId, @fwVersion, @promptMs, @flags, @status, @refusal, @syncState)`,
+  ).run({
+    ...e,
+    reasons: JSON.stringify(e.reasons),
+    flags: JSON.stringify(e.flags),
+    contact: e.contact ?? null,
+    txnId: e.txnId || null,
+    matterCode: e.matterCode ?? null,
+    matterName: e.matterName ?? null,
+    windowId: e.windowId ?? null,
+    staffId: e.staffId ?? null,
+    staffName: e.staffName ?? null,
+    promptMs: e.promptMs ?? null,
+    status,
+    refusal,
+    syncState: status === 'refused' ? 'local' : 'pending',
+  });
+}
+
+/** Opens, completes or cancels a transaction (一事一评) for a window. */
+export function recordService(
+  db: Db,
+  t: { txnId: string; windowId: string; event: 'started' | 'done' | 'cancelled'; matterCode: string | null; matterName: string | null; staffId: string | null; staffName: string | null; at: string },
+): void {
+  const existing = db.prepare('SELECT state FROM transactions WHERE txn_id = ?').get(t.txnId);
+  const state = t.event;
+  if (!existing) {
+    db.prepare(
+      `INSERT INTO transactions (txn_id, window_id, matter_code, matter_name, staff_id, staff_name, state, opened_at, done_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.txnId, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, state === 'done' ? t.at : null);
+    return;
+  }
+  db.prepare(
+    `UPDATE transactions SET state = ?, window_id = ?, matter_code = COALESCE(?, matter_code), matter_name = COALESCE(?, matter_name),
+       staff_id = COALESCE(?, staff_id), staff_name = COALESCE(?, staff_name), done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END
+     WHERE txn_id = ?`,
+  ).run(state, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, t.txnId);
+}
+
+export interface ListedEvaluation extends Evaluation {
+  status: string;
+  refusal: string | null;
+  syncState: string;
+}
+
+/** Committed evaluations, newest first, `contact` masked (PROTOCOL 5). */
+export function listEvaluations(db: Db, hall: HallIdentity, options: { since?: string; limit: number }): ListedEvaluation[] {
+  const rows = db
+    .prepare(`SELECT * FROM evaluations WHERE received_at >= ? ORDER BY received_at DESC, rowid DESC LIMIT ?`)
+    .all(options.since ?? '', options.limit) as Row[];
+  return rows.map((row) => ({ ...rowToEvaluation(row, hall), contact: maskContact(row.contact), status: row.status, refusal: row.refusal, syncState: row.sync_state }));
+}
+
+export const STAT_GROUPS = { window: 'window_id', staff: 'staff_id', matter: 'matter_code', channel: 'channel' } as const;
+export type StatGroup = keyof typeof STAT_GROUPS;
+
+export interface StatRow {
+  key: string | null;
+  name: string | null;
+  /** Ratings per level 1..5 (index 0 unused). */
+  levels: Record<'1' | '2' | '3' | '4' | '5', number>;
+  rated: number;
+  notEvaluated: number;
+  /** 差评: level 1 or 2. */
+  dissatisfied: number;
+  /** Share of ratings at 基本满意 or better, 0..1; null with no ratings. */
+  satisfactionRate: number | null;
+  misuseExcluded: number;
+}
+
+/**
+ * Counts per level, satisfaction rate, 差评 and not-evaluated counts, grouped. Refused
+ * (second) ratings never count; misuse-flagged ones count only when asked.
+ */
+export function stats(db: Db, options: { from: string; to: string; by: StatGroup; includeMisuse?: boolean }): StatRow[] {
+  const column = STAT_GROUPS[options.by];
+  const nameColumn = options.by === 'staff' ? 'MAX(staff_name)' : options.by === 'matter' ? 'MAX(matter_name)' : 'NULL';
+  const rows = db
+    .prepare(
+      `SELECT ${column} AS key, ${nameColumn} AS name, level, (flags LIKE '%"misuse"%') AS misuse, COUNT(*) AS n
+       FROM evaluations WHERE status = 'accepted' AND evaluated_at >= ? AND evaluated_at < ?
+       GROUP BY ${column}, level, misuse`,
+    )
+    .all(options.from, options.to) as { key: string | null; name: string | null; level: number; misuse: number; n: number }[];
+  const groups = new Map<string | null, StatRow>();
+  for (const r of rows) {
+    let g = groups.get(r.key);
+    if (!g) {
+      g = { key: r.key, name: r.name, levels: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, rated: 0, notEvaluated: 0, dissatisfied: 0, satisfactionRate: null, misuseExcluded: 0 };
+      groups.set(r.key, g);
+    }
+    if (r.misuse && !options.includeMisuse) {
+      g.misuseExcluded += r.n;
+      continue;
+    }
+    if (r.level === 0) g.notEvaluated += r.n;
+    else {
+      g.levels[String(r.level) as '1'] += r.n;
+      g.rated += r.n;
+      if (isDissatisfied(r.level)) g.dissatisfied += r.n;
+    }
+  }
+  for (const g of groups.values()) g.satisfactionRate = g.rated ? Number(((g.rated - g.dissatisfied) / g.rated).toFixed(4)) : null;
+  return [...groups.values()].sort((a, b) => String(a.key).localeCompare(String(b.key)));
+}
+
+export type ExportFormat = 'csv' | 'json' | 'gb39046';
+
+/** Accepted evaluations in a range, for the CLI and API export (PROTOCOL 4.2). */
+export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: string; to: string; format: ExportFormat }): string {
+  const rows = (db.prepare(`SELECT * FROM evaluations WHERE status = 'accepted' AND evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, id`).all(options.from, options.to) as Row[]).map((r) =>
+    rowToEvaluation(r, hall),
+  );
+  switch (options.format) {
+    case 'json':
+      return `${JSON.stringify(rows.map((e) => ({ ...e, contact: maskContact(e.contact) })), null, 2)}\n`;
+    case 'csv': {
+      const columns = ['id', 'channel', 'level', 'reasons', 'comment', 'txnId', 'matterCode', 'matterName', 'windowId', 'staffId', 'staffName', 'origin', 'evaluatedAt', 'receivedAt', 'deviceId', 'flags'] as const;
+      return toCsv(
+        columns,
+        rows.map((e) => Object.fromEntries(columns.map((c) => [c, Array.isArray(e[c]) ? (e[c] as string[]).join(';') : String(e[c] ?? '')])) as Record<(typeof columns)[number], string>),
+      );
+    }
+    case 'gb39046':
+      return toCsv(NATIONAL_COLUMNS, rows.map(toNationalRow));
+    default:
+      options.format satisfies never;
+      return '';
+  }
+}
+
+/** Backlog by sync state (PROTOCOL 5 `GET /api/sync`). */
+export function syncSummary(db: Db) {
+  const counts = Object.fromEntries((db.prepare(`SELECT sync_state AS s, COUNT(*) AS n FROM evaluations GROUP BY sync_state`).all() as { s: string; n: number }[]).map((r) => [r.s, r.n]));
+  const oldest = db.prepare(`SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state IN ('pending', 'sent')`).get() as { t: string | null };
+  return {
+    pending: counts['pending'] ?? 0,
+    sent: counts['sent'] ?? 0,
+    confirmed: counts['confirmed'] ?? 0,
+    rejected: counts['rejected'] ?? 0,
+    local: counts['local'] ?? 0,
+    oldestUnsyncedAt: oldest.t,
+  };
+}

@@ -1,0 +1,240 @@
+/**
+ * The hub's HTTP API (PROTOCOL 5): JSON in and out, `{error: {code, message}}` on failure,
+ * never a stack trace. Admin routes need `Authorization: Bearer {adminToken}`. Bodies are
+ * limited to 64 KiB.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { deviceSettingsSchema, isTopicSegment } from '../protocol/index.js';
+import { STAT_GROUPS, type ExportFormat, type StatGroup } from './evaluations.js';
+import type { Hub } from './hub.js';
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+const serviceBody = z
+  .object({
+    event: z.enum(['started', 'done', 'cancelled']),
+    txnId: z.string().min(1).max(64),
+    matterCode: z.string().max(64).optional(),
+    matterName: z.string().max(128).optional(),
+  })
+  .strict();
+const staffBody = z
+  .object({
+    duty: z.enum(['on', 'paused', 'off']),
+    staffId: z.string().max(64).optional(),
+    staffName: z.string().max(64).optional(),
+    staffTitle: z.string().max(64).optional(),
+  })
+  .strict();
+const pairBody = z.object({ windowId: z.string().min(1).max(64), kind: z.enum(['evaluator', 'tablet']).optional() }).strict();
+
+/** Validates a body; the first problem is a 400 naming the field. */
+function validate<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const issue = result.error.issues[0]!;
+  const path = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.map(String).join('.');
+  const what = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
+  throw new HttpError(400, 'invalid-field', `${path || 'body'}: ${what}`);
+}
+
+function isoParam(url: URL, name: string, fallback: string): string {
+  const value = url.searchParams.get(name);
+  if (value === null) return fallback;
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) throw new HttpError(400, 'invalid-field', `${name}: expected an ISO-8601 time, got ${JSON.stringify(value)}`);
+  return new Date(ms).toISOString();
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    chunks.push(chunk as Buffer);
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text.trim() === '') throw new HttpError(400, 'bad-json', 'request body is empty; expected JSON');
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new HttpError(400, 'bad-json', `malformed JSON: ${(error as Error).message}`);
+  }
+}
+
+function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json; charset=utf-8'): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  res.end(text);
+}
+
+type Handler = (ctx: { req: IncomingMessage; url: URL; params: string[] }) => Promise<{ status?: number; body: unknown; contentType?: string }>;
+interface Route {
+  method: string;
+  pattern: RegExp;
+  admin: boolean;
+  handler: Handler;
+}
+
+export function createApi(hub: Hub, adminToken: string) {
+  const token = Buffer.from(adminToken);
+  const isAdmin = (req: IncomingMessage) => {
+    const header = req.headers.authorization ?? '';
+    const match = /^Bearer (.+)$/.exec(header);
+    if (!match) return false;
+    const given = Buffer.from(match[1]!);
+    return given.length === token.length && timingSafeEqual(given, token);
+  };
+  const windowParam = (id: string) => {
+    const w = decodeURIComponent(id);
+    if (!hub.registry.windows.has(w)) throw new HttpError(404, 'unknown-window', `no window ${JSON.stringify(w)} in this hall`);
+    return w;
+  };
+  const deviceParam = (id: string) => {
+    const d = decodeURIComponent(id);
+    if (!isTopicSegment(d) || d.length > 64) throw new HttpError(400, 'invalid-field', `deviceId: ${JSON.stringify(d)} is not a device id`);
+    return d;
+  };
+
+  const routes: Route[] = [
+    { method: 'GET', pattern: /^\/api\/health$/, admin: false, handler: async () => ({ body: hub.health() }) },
+    {
+      method: 'POST',
+      pattern: /^\/api\/windows\/([^/]+)\/service$/,
+      admin: true,
+      handler: async ({ req, params }) => {
+        const windowId = windowParam(params[0]!);
+        const body = validate(serviceBody, await readJson(req));
+        await hub.service(windowId, body, 'api');
+        return { status: 202, body: { accepted: true, windowId, txnId: body.txnId, event: body.event } };
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/api\/windows\/([^/]+)\/staff$/,
+      admin: true,
+      handler: async ({ req, params }) => {
+        const windowId = windowParam(params[0]!);
+        const body = validate(staffBody, await readJson(req));
+        await hub.setStaff(windowId, { duty: body.duty, staffId: body.staffId ?? '', staffName: body.staffName ?? '', staffTitle: body.staffTitle ?? '' }, 'api');
+        return { body: { windowId, ...hub.registry.staffAt(windowId) } };
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/devices$/, admin: true, handler: async () => ({ body: { devices: hub.devices() } }) },
+    {
+      method: 'POST',
+      pattern: /^\/api\/devices\/([^/]+)\/pair$/,
+      admin: true,
+      handler: async ({ req, params }) => {
+        const deviceId = deviceParam(params[0]!);
+        const body = validate(pairBody, await readJson(req));
+        windowParam(body.windowId);
+        const result = await hub.pair(deviceId, body.windowId, 'api', body.kind);
+        return { body: { deviceId, windowId: body.windowId, ...result } };
+      },
+    },
+    {
+      method: 'DELETE',
+      pattern: /^\/api\/devices\/([^/]+)\/pair$/,
+      admin: true,
+      handler: async ({ params }) => {
+        const deviceId = deviceParam(params[0]!);
+        if (!(await hub.unpair(deviceId, 'api'))) throw new HttpError(404, 'not-paired', `device ${deviceId} is not paired`);
+        return { body: { deviceId, paired: false } };
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: /^\/api\/devices\/([^/]+)\/settings$/,
+      admin: true,
+      handler: async ({ req, params }) => {
+        const deviceId = deviceParam(params[0]!);
+        const settings = validate(deviceSettingsSchema.strict(), await readJson(req));
+        const device = hub.registry.device(deviceId);
+        if (!device || device.kind !== 'evaluator') throw new HttpError(404, 'unknown-device', `no evaluator ${deviceId}`);
+        const delivered = await hub.setDeviceSettings(deviceId, settings, 'api');
+        return { body: { deviceId, settings, delivered } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/evaluations$/,
+      admin: true,
+      handler: async ({ url }) => {
+        const limitText = url.searchParams.get('limit') ?? '100';
+        const limit = Number(limitText);
+        if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'invalid-field', `limit: expected an integer 1..10000, got ${JSON.stringify(limitText)}`);
+        const since = url.searchParams.has('since') ? isoParam(url, 'since', '') : undefined;
+        return { body: { evaluations: hub.evaluations(since === undefined ? { limit } : { since, limit }) } };
+      },
+    },
+    {
+      method: 'GET',
+      pattern: /^\/api\/stats$/,
+      admin: true,
+      handler: async ({ url }) => {
+        const by = (url.searchParams.get('by') ?? 'window') as StatGroup;
+        if (!(by in STAT_GROUPS)) throw new HttpError(400, 'invalid-field', `by: expected one of ${Object.keys(STAT_GROUPS).join(', ')}, got ${JSON.stringify(by)}`);
+        const from = isoParam(url, 'from', startOfTodayCst());
+        const to = isoParam(url, 'to', new Date(Date.now() + 86_400_000).toISOString());
+        const includeMisuse = url.searchParams.get('includeMisuse') === 'true';
+        return { body: { from, to, by, groups: hub.stats({ from, to, by, includeMisuse }) } };
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/sync$/, admin: true, handler: async () => ({ body: hub.sync() }) },
+    {
+      method: 'GET',
+      pattern: /^\/api\/export$/,
+      admin: true,
+      handler: async ({ url }) => {
+        const format = (url.searchParams.get('format') ?? 'csv') as ExportFormat;
+        if (!['csv', 'json', 'gb39046'].includes(format)) throw new HttpError(400, 'invalid-field', `format: expected csv, json or gb39046, got ${JSON.stringify(format)}`);
+        const from = isoParam(url, 'from', '1970-01-01T00:00:00.000Z');
+        const to = isoParam(url, 'to', '9999-12-31T00:00:00.000Z');
+        return { body: hub.export({ format, from, to }), contentType: format === 'json' ? 'application/json; charset=utf-8' : 'text/csv; charset=utf-8' };
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/audit$/, admin: true, handler: async () => ({ body: { audit: hub.audit(200) } }) },
+  ];
+
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const url = new URL(req.url ?? '/', 'http://hub');
+    if (!url.pathname.startsWith('/api/')) return false;
+    try {
+      const matching = routes.filter((r) => r.pattern.test(url.pathname));
+      if (matching.length === 0) throw new HttpError(404, 'not-found', `no route ${url.pathname}`);
+      const route = matching.find((r) => r.method === req.method);
+      if (!route) throw new HttpError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; try ${matching.map((r) => r.method).join(', ')}`);
+      if (route.admin && !isAdmin(req)) throw new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer {adminToken}');
+      const params = route.pattern.exec(url.pathname)!.slice(1);
+      const out = await route.handler({ req, url, params });
+      send(res, out.status ?? 200, out.body, out.contentType);
+    } catch (error) {
+      if (error instanceof HttpError) send(res, error.status, { error: { code: error.code, message: error.message } });
+      else {
+        hub.log({ level: 'error', msg: 'API request failed', path: url.pathname, error: (error as Error).message });
+        send(res, 500, { error: { code: 'internal', message: 'the hub could not complete this request; see its log' } });
+      }
+    }
+    return true;
+  };
+}
+
+/** Midnight today in China Standard Time, as an ISO instant. */
+export function startOfTodayCst(now = Date.now()): string {
+  const cst = now + 8 * 3600_000;
+  return new Date(cst - (cst % 86_400_000) - 8 * 3600_000).toISOString();
+}

@@ -1,0 +1,496 @@
+/**
+ * The hall hub (DESIGN "Hub"): evaluator links, the store, transactions (一事一评), the
+ * embedded broker for tablets, and the HTTP API, on one HTTP server. `startHub` binds the real
+ * edges; everything it composes takes them as arguments.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  AckReason,
+  AckStatus,
+  DeviceState,
+  Duty,
+  PayloadError,
+  ServiceEvent,
+  hallTopics,
+  parsePayload,
+  type Eval,
+  type Evaluation,
+  type Event,
+  type Hello,
+  type PublicConfig,
+  type Settings,
+  type TabletAck,
+  type TabletEvaluation,
+  DEFAULT_REASONS,
+} from '../protocol/index.js';
+import { SerialTransport, type ByteTransport } from '../device/transport.js';
+import { HallBroker } from './broker.js';
+import type { HubConfig } from './config.js';
+import { commitEvaluation, exportEvaluations, listEvaluations, recordService, stats, syncSummary, type CommitResult, type ExportFormat, type StatGroup } from './evaluations.js';
+import { createApi } from './http.js';
+import { DeviceLink, type AckDecision } from './link.js';
+import { discoverHid, discoverSerial } from './discovery.js';
+import { pairDevice, Registry, unpairDevice, DUTY_CODE, type DeviceKind, type StaffOnDuty } from './registry.js';
+import { audit, Store } from './store.js';
+
+export const HUB_VERSION = '0.1.0';
+
+export type LogEntry = { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>;
+export type Logger = (entry: LogEntry) => void;
+
+const STATE_NAMES: Record<number, string> = {
+  [DeviceState.BOOT]: 'boot',
+  [DeviceState.IDLE]: 'idle',
+  [DeviceState.PROMPT]: 'prompt',
+  [DeviceState.THANKS]: 'thanks',
+  [DeviceState.PAUSED]: 'paused',
+  [DeviceState.CONFIG]: 'config',
+  [DeviceState.FAULT]: 'fault',
+  [DeviceState.SIGNED_OUT]: 'signed-out',
+};
+const ORIGIN_NAMES: Record<number, Evaluation['origin']> = { 1: 'prompted', 2: 'invited', 3: 'unsolicited' };
+
+export interface HubOptions {
+  config: HubConfig;
+  log?: Logger;
+  /** Opens a serial port; tests may swap in another transport. Default: serialport. */
+  openSerial?: (path: string, baudRate: number) => ByteTransport;
+  /** Discovery poll interval, ms. Default 2000. */
+  discoveryIntervalMs?: number;
+}
+
+export class Hub {
+  readonly store: Store;
+  readonly registry: Registry;
+  readonly server: Server;
+  broker!: HallBroker;
+  readonly log: Logger;
+  private readonly config: HubConfig;
+  private readonly links = new Set<DeviceLink>();
+  private readonly openPorts = new Map<string, DeviceLink>();
+  private readonly tabletsOnline = new Set<string>();
+  private readonly startedAt = Date.now();
+  private timers: NodeJS.Timeout[] = [];
+  private dataVersion = 0;
+  private stopped = false;
+
+  constructor(private readonly options: HubOptions) {
+    this.config = options.config;
+    this.log = options.log ?? (() => {});
+    this.store = new Store({ dataDir: this.config.dataDir });
+    this.registry = new Registry(this.store, this.config);
+    const api = createApi(this, this.config.adminToken);
+    this.server = createServer((req, res) => {
+      api(req, res)
+        .then((handled) => {
+          if (handled) return;
+          res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(JSON.stringify({ error: { code: 'not-found', message: `nothing at ${req.url}` } }));
+        })
+        .catch(() => res.destroy());
+    });
+    this.server.requestTimeout = 30_000;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  async start(): Promise<void> {
+    await this.registry.applyConfigPairings();
+    this.broker = await HallBroker.create(this.server, {
+      hallId: this.config.hallId,
+      checkTablet: (id, token) => this.registry.tabletToken(id, token),
+      tabletEvaluation: (id, e) => this.onTabletEvaluation(id, e),
+      log: this.log,
+    });
+    this.broker.aedes.on('clientReady', (client) => {
+      const id = (client as { tabletId?: string }).tabletId;
+      if (id) this.tabletsOnline.add(id);
+    });
+    this.broker.aedes.on('clientDisconnect', (client) => {
+      const id = (client as { tabletId?: string }).tabletId;
+      if (id) this.tabletsOnline.delete(id);
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.config.http.port, this.config.http.host, () => resolve());
+    });
+    this.publishPublicConfig();
+    for (const { path, baudRate } of this.config.devices.serial) this.keepOpen(path, baudRate);
+    this.dataVersion = this.store.read((db) => db.pragma('data_version', { simple: true }) as number);
+    this.timers.push(setInterval(() => this.watchExternalChanges(), 1000));
+    if (this.config.devices.discover.serial || this.config.devices.discover.hid) {
+      const interval = this.options.discoveryIntervalMs ?? 2000;
+      this.timers.push(setInterval(() => void this.discover(), interval));
+      void this.discover();
+    }
+    this.log({ level: 'info', msg: 'hub started', hallId: this.config.hallId, http: `http://${this.config.http.host}:${this.port}`, dataDir: this.config.dataDir, version: HUB_VERSION });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all([...this.links].map((l) => l.close().catch(() => {})));
+    await this.broker?.close();
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+    this.store.close();
+    this.log({ level: 'info', msg: 'hub stopped' });
+  }
+
+  // ---- links ----
+  /** Opens a port and keeps it open: reopened after an unplug, every 2 s. */
+  private keepOpen(path: string, baudRate: number): void {
+    const open = () => {
+      if (this.stopped || this.openPorts.has(path)) return;
+      const transport = (this.options.openSerial ?? ((p, b) => new SerialTransport(p, b)))(path, baudRate);
+      this.attach(transport, path).catch((error: Error) => {
+        this.log({ level: 'warn', msg: 'cannot open port', port: path, error: error.message });
+      });
+    };
+    open();
+    this.timers.push(setInterval(open, 2000));
+  }
+
+  /** Runs a link over a transport until it closes; isolated from every other link. */
+  async attach(transport: ByteTransport, key: string): Promise<DeviceLink> {
+    const link = new DeviceLink(transport, {
+      pairing: (id) => this.registry.pairing(id),
+      staff: (windowId) => {
+        const s = this.registry.staffAt(windowId);
+        return { duty: DUTY_CODE[s.duty], staffId: s.staffId, staffName: s.staffName, staffTitle: s.staffTitle };
+      },
+      evaluation: (deviceId, message, clock) => this.onDeviceEvaluation(link, deviceId, message, clock),
+      event: (deviceId, message) => this.onDeviceEvent(deviceId, message),
+      now: () => Date.now(),
+    });
+    this.openPorts.set(key, link);
+    this.links.add(link);
+    link.on('log', (entry) => this.log({ ...entry, port: key }));
+    link.on('hello', (hello: Hello) => {
+      this.log({ level: 'info', msg: 'device hello', port: key, deviceId: hello.deviceId, fwVersion: hello.fwVersion, queued: hello.queued, paired: !!this.registry.pairing(hello.deviceId) });
+      void this.registry.seen(hello).then(() => link.repair()).catch((error: Error) => this.log({ level: 'error', msg: 'cannot record device', error: error.message }));
+    });
+    link.on('online', (id) => void this.registry.touch(id, {}).catch(() => {}));
+    link.on('offline', (id) => this.log({ level: 'warn', msg: 'device offline', deviceId: id, port: key }));
+    link.on('state', (id, state, queued) => void this.registry.touch(id, { state: STATE_NAMES[state] ?? String(state), queued }).catch(() => {}));
+    link.on('closed', (error) => {
+      this.links.delete(link);
+      this.openPorts.delete(key);
+      if (error && !this.stopped) this.log({ level: 'warn', msg: 'link closed', port: key, deviceId: link.deviceId, error: error.message });
+    });
+    try {
+      await link.open();
+    } catch (error) {
+      this.links.delete(link);
+      this.openPorts.delete(key);
+      throw error;
+    }
+    this.log({ level: 'info', msg: 'link open', port: key });
+    return link;
+  }
+
+  private async discover(): Promise<void> {
+    if (this.stopped) return;
+    const { discover } = this.config.devices;
+    try {
+      if (discover.serial) {
+        for (const path of await discoverSerial(this.config)) {
+          if (!this.openPorts.has(path)) this.attach(new SerialTransport(path), path).catch((e: Error) => this.log({ level: 'warn', msg: 'cannot open port', port: path, error: e.message }));
+        }
+      }
+      if (discover.hid) {
+        for (const found of await discoverHid(this.config)) {
+          if (!this.openPorts.has(found.name)) this.attach(found, found.name).catch((e: Error) => this.log({ level: 'warn', msg: 'cannot open HID device', port: found.name, error: e.message }));
+        }
+      }
+    } catch (error) {
+      this.log({ level: 'debug', msg: 'discovery failed', error: (error as Error).message });
+    }
+  }
+
+  private linkOf(deviceId: string): DeviceLink | undefined {
+    return [...this.links].find((l) => l.deviceId === deviceId && l.isWelcomed);
+  }
+
+  /** A pairing changed in the store (API, CLI): reload, and welcome or release devices. */
+  private afterPairingChange(): void {
+    this.registry.reload();
+    for (const link of this.links) link.repair();
+  }
+
+  private watchExternalChanges(): void {
+    const version = this.store.read((db) => db.pragma('data_version', { simple: true }) as number);
+    if (version === this.dataVersion) return;
+    this.dataVersion = version;
+    this.afterPairingChange();
+  }
+
+  // ---- evaluations ----
+  private hallIdentity() {
+    return { hallId: this.config.hallId, areaCode: this.config.areaCode, deptCode: this.config.deptCode };
+  }
+
+  private commit(record: Evaluation): Promise<CommitResult> {
+    const attachWithinMs = ((this.registry.pairing(record.deviceId)?.settings.promptTimeoutS ?? 30) + 10) * 1000;
+    return this.store.submit((db) => commitEvaluation(db, record, { attachWithinMs, misuseWindowMs: this.config.evaluation.misuseWindowS * 1000 }));
+  }
+
+  private async onDeviceEvaluation(link: DeviceLink, deviceId: string, message: Eval, clock: { offsetMs: number | undefined; receivedAt: number }): Promise<AckDecision> {
+    const pairing = this.registry.pairing(deviceId);
+    const staff = pairing ? this.registry.staffAt(pairing.windowId) : undefined;
+    const receivedAt = new Date(clock.receivedAt).toISOString();
+    const flags: string[] = [];
+    let evaluatedAt: string;
+    if (message.deviceTime === 0) {
+      evaluatedAt = receivedAt;
+      flags.push('clockUnsynced');
+    } else {
+      evaluatedAt = new Date(message.deviceTime - (clock.offsetMs ?? 0)).toISOString();
+    }
+    let record: Evaluation;
+    try {
+      record = parsePayload('evaluation', {
+        id: `${deviceId}-${message.counter}`,
+        ...this.hallIdentity(),
+        channel: 'evaluator',
+        level: message.level,
+        reasons: [],
+        comment: '',
+        contact: null,
+        txnId: message.txnId || null,
+        matterCode: null,
+        matterName: null,
+        windowId: pairing?.windowId ?? null,
+        staffId: staff && staff.duty !== 'off' ? staff.staffId || null : null,
+        staffName: staff && staff.duty !== 'off' ? staff.staffName || null : null,
+        origin: ORIGIN_NAMES[message.origin],
+        evaluatedAt,
+        receivedAt,
+        deviceId,
+        fwVersion: link.hello?.fwVersion ?? '',
+        promptMs: message.promptMs,
+        flags,
+      });
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      await this.reject(deviceId, message, error.message);
+      return { status: AckStatus.REJECTED, reason: AckReason.INVALID_FIELD };
+    }
+    const result = await this.commit(record);
+    return this.afterCommit(result, record.id);
+  }
+
+  private afterCommit(result: CommitResult, id: string): AckDecision {
+    switch (result.status) {
+      case 'ok':
+        this.log({ level: 'info', msg: 'evaluation committed', id, level_: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
+        if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId, result.record.txnId);
+        return { status: AckStatus.OK, reason: AckReason.NONE };
+      case 'duplicate':
+        this.log({ level: 'debug', msg: 'evaluation repeated', id });
+        return { status: AckStatus.DUPLICATE, reason: AckReason.NONE };
+      case 'refused':
+        this.log({ level: 'warn', msg: 'second rating of a transaction kept for audit, not counted', id, txnId: result.record.txnId });
+        return { status: AckStatus.REJECTED, reason: AckReason.ALREADY_EVALUATED };
+      default:
+        result satisfies never;
+        return { status: AckStatus.REJECTED, reason: AckReason.INVALID_FIELD };
+    }
+  }
+
+  private async reject(deviceId: string, message: unknown, reason: string): Promise<void> {
+    this.log({ level: 'warn', msg: 'message rejected', deviceId, reason });
+    const now = new Date().toISOString();
+    await this.store.submit((db) =>
+      db
+        .prepare(
+          `INSERT INTO rejections (device_id, message, reason, first_at, last_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (device_id, message, reason) DO UPDATE SET last_at = excluded.last_at, times = times + 1`,
+        )
+        .run(deviceId, JSON.stringify(message), reason, now, now),
+    );
+  }
+
+  private async onDeviceEvent(deviceId: string, message: Event): Promise<void> {
+    this.log({ level: message.code === 1 || message.code === 5 ? 'warn' : 'info', msg: 'device event', deviceId, code: message.code, arg: message.arg, text: message.text });
+    await this.store.submit((db) => db.prepare('INSERT INTO device_events (device_id, code, arg, text, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, message.code, message.arg, message.text, new Date().toISOString()));
+  }
+
+  private async onTabletEvaluation(tabletId: string, e: TabletEvaluation): Promise<TabletAck> {
+    const tablet = this.registry.device(tabletId);
+    const windowId = e.windowId ?? tablet?.windowId ?? null;
+    const staff = windowId ? this.registry.staffAt(windowId) : undefined;
+    const record: Evaluation = {
+      id: e.id,
+      ...this.hallIdentity(),
+      channel: 'tablet',
+      level: e.level,
+      reasons: e.reasons,
+      comment: e.comment,
+      contact: e.contact ?? null,
+      txnId: e.txnId ?? null,
+      matterCode: null,
+      matterName: null,
+      windowId,
+      staffId: e.staffId ?? (staff && staff.duty !== 'off' ? staff.staffId || null : null),
+      staffName: staff && staff.duty !== 'off' ? staff.staffName || null : null,
+      origin: 'tablet',
+      evaluatedAt: new Date(Date.parse(e.evaluatedAt)).toISOString(),
+      receivedAt: new Date().toISOString(),
+      deviceId: tabletId,
+      fwVersion: '',
+      promptMs: null,
+      flags: [],
+    };
+    const result = await this.commit(record);
+    const ack = this.afterCommit(result, e.id);
+    if (ack.status === AckStatus.OK) return { id: e.id, status: 'ok' };
+    if (ack.status === AckStatus.DUPLICATE) return { id: e.id, status: 'duplicate' };
+    return { id: e.id, status: 'rejected', reason: 'already-evaluated' };
+  }
+
+  // ---- transactions, staff, devices ----
+  async service(windowId: string, body: { event: 'started' | 'done' | 'cancelled'; txnId: string; matterCode?: string | undefined; matterName?: string | undefined }, actor: string): Promise<void> {
+    const staff = this.registry.staffAt(windowId);
+    const at = new Date().toISOString();
+    await this.store.submit((db) =>
+      recordService(db, {
+        txnId: body.txnId,
+        windowId,
+        event: body.event,
+        matterCode: body.matterCode ?? null,
+        matterName: body.matterName ?? null,
+        staffId: staff.duty !== 'off' ? staff.staffId || null : null,
+        staffName: staff.duty !== 'off' ? staff.staffName || null : null,
+        at,
+      }),
+    );
+    const evaluator = this.registry.evaluatorAt(windowId);
+    const code = { started: ServiceEvent.STARTED, done: ServiceEvent.DONE, cancelled: ServiceEvent.CANCELLED }[body.event];
+    const link = evaluator ? this.linkOf(evaluator.deviceId) : undefined;
+    const delivered = link?.sendReliable({ type: 'SERVICE', event: code, txnId: body.txnId, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '' }) ?? false;
+    this.log({ level: 'info', msg: 'service', actor, windowId, event: body.event, txnId: body.txnId, evaluator: evaluator?.deviceId ?? null, delivered });
+    for (const tablet of this.registry.tabletsAt(windowId)) {
+      const topic = hallTopics.tablet(this.config.hallId, tablet.deviceId, 'session');
+      if (body.event === 'done') {
+        this.broker.publish(topic, { txnId: body.txnId, windowId, staffId: staff.staffId, staffName: staff.staffName, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '', offeredAt: at }, true);
+      } else if (body.event === 'cancelled') this.broker.publish(topic, {}, true);
+    }
+  }
+
+  private clearTabletSessions(windowId: string, txnId: string): void {
+    void txnId;
+    for (const tablet of this.registry.tabletsAt(windowId)) this.broker?.publish(hallTopics.tablet(this.config.hallId, tablet.deviceId, 'session'), {}, true);
+  }
+
+  async setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void> {
+    await this.registry.setStaff(windowId, staff, actor);
+    const evaluator = this.registry.evaluatorAt(windowId);
+    const link = evaluator ? this.linkOf(evaluator.deviceId) : undefined;
+    link?.sendReliable({ type: 'STAFF', duty: DUTY_CODE[staff.duty] ?? Duty.SIGNED_OUT, staffId: staff.staffId, staffName: staff.staffName, staffTitle: staff.staffTitle });
+  }
+
+  async pair(deviceId: string, windowId: string, actor: string, kind?: DeviceKind): Promise<{ kind: DeviceKind; token?: string }> {
+    const result = await this.store.submit((db) => pairDevice(db, deviceId, windowId, actor, kind));
+    this.afterPairingChange();
+    this.log({ level: 'info', msg: 'paired', actor, deviceId, windowId, kind: result.kind });
+    return result;
+  }
+
+  async unpair(deviceId: string, actor: string): Promise<boolean> {
+    const changed = await this.store.submit((db) => unpairDevice(db, deviceId, actor));
+    this.afterPairingChange();
+    return changed;
+  }
+
+  async setDeviceSettings(deviceId: string, settings: Settings, actor: string): Promise<boolean> {
+    await this.registry.setDeviceSettings(deviceId, settings, actor);
+    return this.linkOf(deviceId)?.sendReliable({ type: 'SETTINGS', settings }) ?? false;
+  }
+
+  private publishPublicConfig(): void {
+    const config: PublicConfig = {
+      hallId: this.config.hallId,
+      hallName: this.config.hallName,
+      windows: [...this.registry.windows.values()],
+      reasons: [...DEFAULT_REASONS],
+      complaintPhone: this.config.complaintPhone,
+      languages: ['zh-CN', 'en'],
+      settings: { inactivityS: 60, thanksS: 5 },
+    };
+    this.broker.publish(hallTopics.publicConfig(this.config.hallId), config, true);
+  }
+
+  // ---- reads ----
+  health() {
+    const sync = this.sync();
+    const devices = this.devices();
+    return {
+      ok: true,
+      hallId: this.config.hallId,
+      version: HUB_VERSION,
+      uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
+      backlog: sync.backlog.pending + sync.backlog.sent,
+      platformConnected: false,
+      devices: { online: devices.filter((d) => d.online).length, total: devices.filter((d) => d.paired).length },
+    };
+  }
+
+  devices() {
+    return this.registry.all().map((d) => {
+      const link = [...this.links].find((l) => l.deviceId === d.deviceId);
+      const online = d.kind === 'tablet' ? this.tabletsOnline.has(d.deviceId) : !!link?.isOnline;
+      const s = link?.stats;
+      const linkErrors = s ? Object.entries(s.drops).reduce((n, [reason, count]) => (reason === 'resync' ? n : n + count), 0) + s.refused : 0;
+      return {
+        deviceId: d.deviceId,
+        kind: d.kind,
+        paired: d.paired,
+        windowId: d.windowId,
+        online,
+        model: d.model,
+        fwVersion: d.fwVersion,
+        state: d.state,
+        queued: d.queued,
+        lastSeenAt: d.lastSeenAt,
+        linkErrors,
+        ...(s ? { link: { framesIn: s.framesIn, framesOut: s.framesOut, drops: s.drops, refused: s.refused, retransmits: s.retransmits } } : {}),
+      };
+    });
+  }
+
+  evaluations(options: { since?: string; limit: number }) {
+    return this.store.read((db) => listEvaluations(db, this.hallIdentity(), options));
+  }
+
+  stats(options: { from: string; to: string; by: StatGroup; includeMisuse: boolean }) {
+    return this.store.read((db) => stats(db, options));
+  }
+
+  sync() {
+    const s = this.store.read(syncSummary);
+    return {
+      backlog: { pending: s.pending, sent: s.sent, confirmed: s.confirmed, rejected: s.rejected, notSynced: s.local },
+      oldestUnsyncedAt: s.oldestUnsyncedAt,
+      lastPubackAt: null,
+      lastReceiptAt: null,
+      platformConnected: false,
+      platform: this.config.platform.url ? 'configured, not yet connected' : 'none configured: evaluations stay in the local store',
+    };
+  }
+
+  export(options: { format: ExportFormat; from: string; to: string }): string {
+    return this.store.read((db) => exportEvaluations(db, this.hallIdentity(), options));
+  }
+
+  audit(limit: number) {
+    return this.store.read((db) => (db.prepare('SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?').all(limit) as { at: string; actor: string; action: string; detail: string }[]).map((r) => ({ ...r, detail: JSON.parse(r.detail) as unknown })));
+  }
+}
+
+export { audit };

@@ -1,0 +1,333 @@
+/**
+ * One evaluator link on the hub: the hub side of PROTOCOL 1.4 over one byte transport. Each
+ * link is isolated: garbage, a flood or a vanished device affects only its own link, and
+ * every drop is counted in its statistics.
+ */
+import { EventEmitter } from 'node:events';
+import {
+  AckReason,
+  AckStatus,
+  DuplicateFilter,
+  FrameDecoder,
+  FrameError,
+  LINK,
+  MessageType,
+  NackReason,
+  RELIABLE,
+  ReliableSender,
+  decodeMessage,
+  encodeMessage,
+  type DropReason,
+  type Eval,
+  type Event,
+  type Frame,
+  type Hello,
+  type Message,
+  type Settings,
+} from '../protocol/index.js';
+import type { ByteTransport } from '../device/transport.js';
+
+export interface LinkStats {
+  framesIn: number;
+  framesOut: number;
+  drops: Record<DropReason, number>;
+  /** Frames that were sound but whose message was refused with NACK. */
+  refused: number;
+  retransmits: number;
+  /** Frames received per second, smoothed: a flood shows here. */
+  bytesIn: number;
+}
+
+/** What the hub answers a reliable message from a device. */
+export interface AckDecision {
+  status: number;
+  reason: number;
+}
+
+export interface LinkDeps {
+  /** The window a device is paired to, or undefined if it is pending pairing. */
+  pairing(deviceId: string): { windowId: string; windowName: string; settings: Settings } | undefined;
+  /** Current duty at a window, sent as STAFF after WELCOME. */
+  staff(windowId: string): { duty: number; staffId: string; staffName: string; staffTitle: string };
+  /** Commits an EVAL; resolves to the ACK to send only after the commit (PROTOCOL 1.3). */
+  evaluation(deviceId: string, message: Eval, clock: { offsetMs: number | undefined; receivedAt: number }): Promise<AckDecision>;
+  event(deviceId: string, message: Event): Promise<void>;
+  now(): number;
+}
+
+export interface LinkEvents {
+  hello: [hello: Hello];
+  online: [deviceId: string];
+  offline: [deviceId: string];
+  state: [deviceId: string, state: number, queued: number];
+  log: [entry: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>];
+  closed: [error?: Error];
+}
+
+export class DeviceLink extends EventEmitter<LinkEvents> {
+  readonly stats: LinkStats;
+  private readonly decoder = new FrameDecoder();
+  private readonly filter = new DuplicateFilter();
+  private readonly sender = new ReliableSender<Message>();
+  private session: Hello | undefined;
+  private welcomed = false;
+  private online = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lastRx = 0;
+  private pingDue = 0;
+  /** device clock - hub clock, from PING/PONG; undefined until measured. */
+  private offsetMs: number | undefined;
+  private writes: Promise<void> = Promise.resolve();
+  private closed = false;
+
+  constructor(
+    readonly transport: ByteTransport,
+    private readonly deps: LinkDeps,
+  ) {
+    super();
+    this.stats = { framesIn: 0, framesOut: 0, drops: this.decoder.stats.drops, refused: 0, retransmits: 0, bytesIn: 0 };
+    transport.on('data', (chunk) => this.onData(chunk));
+    transport.on('close', (error) => {
+      this.closed = true;
+      clearTimeout(this.timer);
+      if (this.online && this.session) this.emit('offline', this.session.deviceId);
+      this.online = false;
+      this.emit('closed', error);
+    });
+  }
+
+  get deviceId(): string | undefined {
+    return this.session?.deviceId;
+  }
+  get hello(): Hello | undefined {
+    return this.session;
+  }
+  get isOnline(): boolean {
+    return this.online;
+  }
+  get isWelcomed(): boolean {
+    return this.welcomed;
+  }
+  get clockOffsetMs(): number | undefined {
+    return this.offsetMs;
+  }
+
+  async open(): Promise<void> {
+    await this.transport.open();
+    this.schedule();
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.writes.catch(() => {});
+    await this.transport.close();
+  }
+
+  /** Sends a reliable message (SERVICE, STAFF, SETTINGS) when the device is welcomed. */
+  sendReliable(message: Message): boolean {
+    if (!this.welcomed) return false;
+    this.sender.enqueue(message);
+    this.pump();
+    return true;
+  }
+
+  /** Pairing changed: welcome a waiting device, or forget the session of an unpaired one. */
+  repair(): void {
+    if (!this.session) return;
+    const pairing = this.deps.pairing(this.session.deviceId);
+    if (pairing && !this.welcomed) this.welcome(this.session);
+    if (!pairing && this.welcomed) this.welcomed = false;
+  }
+
+  private onData(chunk: Uint8Array): void {
+    this.stats.bytesIn += chunk.length;
+    for (const out of this.decoder.push(chunk)) {
+      if (out.kind === 'drop') {
+        if (out.reason !== 'resync') this.emit('log', { level: 'debug', msg: 'frame dropped', port: this.transport.name, reason: out.reason, bytes: out.bytes });
+        continue;
+      }
+      this.stats.framesIn++;
+      this.onFrame(out.frame);
+    }
+  }
+
+  private onFrame(frame: Frame): void {
+    this.lastRx = this.deps.now();
+    if (!this.online && this.session) {
+      this.online = true;
+      this.emit('online', this.session.deviceId);
+    }
+    let message: Message;
+    let seq: number;
+    try {
+      ({ seq, message } = decodeMessage(frame));
+    } catch (error) {
+      if (!(error instanceof FrameError)) throw error;
+      this.stats.refused++;
+      this.emit('log', { level: 'warn', msg: 'frame refused', port: this.transport.name, deviceId: this.session?.deviceId, code: error.code, error: error.message });
+      this.send({ type: 'NACK', reason: error.code === 'unknown-type' ? NackReason.UNKNOWN_TYPE : NackReason.BAD_PAYLOAD, offendingType: frame.type, offendingSeq: frame.seq });
+      return;
+    }
+    if (message.type === 'HELLO') {
+      this.onHello(message);
+      return;
+    }
+    if (!this.session) {
+      // PROTOCOL 1.4: no session on this port (the hub restarted, say): ask for HELLO.
+      this.send({ type: 'NACK', reason: NackReason.NO_SESSION, offendingType: frame.type, offendingSeq: frame.seq });
+      return;
+    }
+    const deviceId = this.session.deviceId;
+    switch (message.type) {
+      case 'EVAL':
+      case 'EVENT':
+        this.onReliable(deviceId, seq, message);
+        break;
+      case 'STATE':
+        this.emit('state', deviceId, message.state, message.queued);
+        break;
+      case 'PING':
+        this.send({ type: 'PONG', echoedTime: message.senderTime, senderTime: this.deps.now() });
+        break;
+      case 'PONG': {
+        const now = this.deps.now();
+        const rtt = now - message.echoedTime;
+        if (message.echoedTime > 0 && rtt >= 0 && rtt < 2000 && message.senderTime > 0) this.offsetMs = message.senderTime - (message.echoedTime + rtt / 2);
+        break;
+      }
+      case 'ACK':
+        this.sender.ack(seq);
+        this.pump();
+        break;
+      case 'NACK':
+        if (message.reason === NackReason.NO_SESSION) {
+          this.emit('log', { level: 'info', msg: 'device has no session; waiting for HELLO', deviceId });
+          this.welcomed = false;
+        } else {
+          this.emit('log', { level: 'warn', msg: 'device refused a frame', deviceId, reason: message.reason, offendingType: message.offendingType });
+        }
+        break;
+      case 'WELCOME':
+      case 'SERVICE':
+      case 'STAFF':
+      case 'SETTINGS':
+        this.stats.refused++;
+        this.emit('log', { level: 'warn', msg: 'hub-to-device message received from a device', deviceId, type: message.type });
+        break;
+      default:
+        message satisfies never;
+    }
+  }
+
+  private onHello(hello: Hello): void {
+    if (hello.protoVersion !== 1) {
+      this.send({ type: 'NACK', reason: NackReason.UNSUPPORTED_VERSION, offendingType: MessageType.HELLO, offendingSeq: 0 });
+      return;
+    }
+    // PROTOCOL 1.4: each HELLO starts a new session on this port.
+    const previous = this.session?.deviceId;
+    this.session = hello;
+    this.filter.reset();
+    this.sender.clear();
+    this.welcomed = false;
+    if (previous !== hello.deviceId) {
+      if (previous && this.online) this.emit('offline', previous);
+      this.online = true;
+      this.emit('online', hello.deviceId);
+    }
+    this.emit('hello', hello);
+    if (this.deps.pairing(hello.deviceId)) this.welcome(hello);
+  }
+
+  private welcome(hello: Hello): void {
+    const pairing = this.deps.pairing(hello.deviceId);
+    if (!pairing) return;
+    this.welcomed = true;
+    this.write(Uint8Array.of(0)); // resynchronise the device's decoder before its session's first frame
+    this.send({ type: 'WELCOME', hubTime: this.deps.now(), windowId: pairing.windowId, windowName: pairing.windowName, settings: pairing.settings });
+    this.send({ type: 'PING', senderTime: this.deps.now() }); // measure the clock offset early
+    this.sendReliable({ type: 'STAFF', ...this.deps.staff(pairing.windowId) });
+  }
+
+  private onReliable(deviceId: string, seq: number, message: Eval | Event): void {
+    if (!this.welcomed) {
+      // PROTOCOL 1.4: an unpaired device's messages get ACK 2/3: it keeps them and retries.
+      this.send({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.NOT_PAIRED }, seq);
+      return;
+    }
+    if (message.type === 'EVAL') {
+      // Idempotent by evaluation id, so a retransmission is simply committed-or-found again.
+      const receivedAt = this.deps.now();
+      this.deps
+        .evaluation(deviceId, message, { offsetMs: this.offsetMs, receivedAt })
+        .then((ack) => this.send({ type: 'ACK', status: ack.status, reason: ack.reason }, seq))
+        .catch((error: Error) => {
+          this.emit('log', { level: 'error', msg: 'evaluation not stored', deviceId, counter: message.counter, error: error.message });
+          this.send({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE }, seq);
+        });
+      return;
+    }
+    if (this.filter.accept(seq) === 'duplicate') {
+      this.send({ type: 'ACK', status: AckStatus.DUPLICATE, reason: 0 }, seq);
+      return;
+    }
+    this.deps
+      .event(deviceId, message)
+      .then(() => this.send({ type: 'ACK', status: AckStatus.OK, reason: 0 }, seq))
+      .catch((error: Error) => {
+        this.filter.forget(seq);
+        this.emit('log', { level: 'error', msg: 'event not stored', deviceId, error: error.message });
+        this.send({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE }, seq);
+      });
+  }
+
+  private send(message: Message, seq = 0): void {
+    if (this.closed) return;
+    this.stats.framesOut++;
+    this.write(encodeMessage(message, seq));
+  }
+
+  private write(bytes: Uint8Array): void {
+    this.writes = this.writes
+      .then(() => this.transport.write(bytes))
+      .catch((error: Error) => {
+        this.emit('log', { level: 'warn', msg: 'write failed', port: this.transport.name, error: error.message });
+      });
+  }
+
+  private pump(): void {
+    for (const t of this.sender.poll(this.deps.now())) {
+      if (t.retry) this.stats.retransmits++;
+      this.send(t.item, t.seq);
+    }
+  }
+
+  /** Keepalive and retransmission, on one timer (PROTOCOL 1.4: PING after 1 s, down after 3 s). */
+  private schedule(): void {
+    if (this.closed) return;
+    clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.tick(), 100);
+    this.timer.unref?.();
+  }
+
+  private tick(): void {
+    const now = this.deps.now();
+    if (this.session && this.online) {
+      if (now - this.lastRx >= LINK.downAfterSilenceMs) {
+        this.online = false;
+        this.emit('offline', this.session.deviceId);
+        this.emit('log', { level: 'warn', msg: 'device offline', deviceId: this.session.deviceId });
+      } else if (now - this.lastRx >= LINK.pingAfterSilenceMs && now >= this.pingDue) {
+        this.pingDue = now + LINK.pingAfterSilenceMs;
+        this.send({ type: 'PING', senderTime: now });
+      }
+    }
+    if (this.welcomed) this.pump();
+    this.schedule();
+  }
+}
+
+export function isReliable(type: Message['type']): boolean {
+  return RELIABLE.has(type);
+}

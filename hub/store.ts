@@ -1,0 +1,248 @@
+/**
+ * The hub's durable store (DESIGN "Store"): better-sqlite3 on one file, WAL, synchronous=FULL,
+ * versioned migrations, one writer. Writes go through `submit`, which groups every write
+ * submitted in the same turn of the event loop into one transaction: one fsync for many
+ * ratings under load, and each caller's promise resolves only after the commit is on disk
+ * (PROTOCOL 1.3: ACK only after commit).
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+export class StoreError extends Error {
+  override readonly name = 'StoreError';
+  constructor(
+    readonly code: 'unavailable' | 'migration' | 'busy',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Schema versions, applied in order; never edited once released, only appended. */
+const MIGRATIONS: string[] = [
+  // 1: evaluations, transactions, devices, window staff, events, rejections, audit
+  `
+  CREATE TABLE evaluations (
+    id TEXT PRIMARY KEY,
+    channel TEXT NOT NULL,
+    level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 5),
+    reasons TEXT NOT NULL DEFAULT '[]',
+    comment TEXT NOT NULL DEFAULT '',
+    contact TEXT,
+    txn_id TEXT,
+    matter_code TEXT,
+    matter_name TEXT,
+    window_id TEXT,
+    staff_id TEXT,
+    staff_name TEXT,
+    origin TEXT NOT NULL,
+    evaluated_at TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    fw_version TEXT NOT NULL DEFAULT '',
+    prompt_ms INTEGER,
+    flags TEXT NOT NULL DEFAULT '[]',
+    -- accepted: counts; refused: a second rating of a rated transaction, kept for audit (一事一评)
+    status TEXT NOT NULL DEFAULT 'accepted' CHECK (status IN ('accepted', 'refused')),
+    refusal TEXT,
+    -- PROTOCOL 3: pending -> sent -> confirmed, or rejected; local: never sent (refused ones)
+    sync_state TEXT NOT NULL DEFAULT 'pending' CHECK (sync_state IN ('pending', 'sent', 'confirmed', 'rejected', 'local')),
+    sync_reason TEXT,
+    batch_id TEXT,
+    sent_at TEXT,
+    confirmed_at TEXT
+  );
+  CREATE INDEX evaluations_received ON evaluations (received_at);
+  CREATE INDEX evaluations_evaluated ON evaluations (evaluated_at);
+  CREATE INDEX evaluations_sync ON evaluations (sync_state, level);
+  CREATE INDEX evaluations_device ON evaluations (device_id, evaluated_at);
+  CREATE UNIQUE INDEX evaluations_one_per_txn ON evaluations (txn_id) WHERE status = 'accepted' AND level > 0 AND txn_id IS NOT NULL AND txn_id <> '';
+
+  CREATE TABLE transactions (
+    txn_id TEXT PRIMARY KEY,
+    window_id TEXT NOT NULL,
+    matter_code TEXT,
+    matter_name TEXT,
+    staff_id TEXT,
+    staff_name TEXT,
+    state TEXT NOT NULL CHECK (state IN ('started', 'done', 'cancelled')),
+    opened_at TEXT NOT NULL,
+    done_at TEXT,
+    rated_by TEXT
+  );
+  CREATE INDEX transactions_window ON transactions (window_id, done_at);
+
+  CREATE TABLE devices (
+    device_id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('evaluator', 'tablet')),
+    window_id TEXT,
+    paired INTEGER NOT NULL DEFAULT 0,
+    model TEXT NOT NULL DEFAULT '',
+    fw_version TEXT NOT NULL DEFAULT '',
+    token_hash TEXT,
+    settings TEXT,
+    first_seen_at TEXT,
+    last_seen_at TEXT,
+    boot_count INTEGER,
+    state TEXT,
+    queued INTEGER
+  );
+
+  CREATE TABLE window_staff (
+    window_id TEXT PRIMARY KEY,
+    duty TEXT NOT NULL CHECK (duty IN ('on', 'paused', 'off')),
+    staff_id TEXT NOT NULL DEFAULT '',
+    staff_name TEXT NOT NULL DEFAULT '',
+    staff_title TEXT NOT NULL DEFAULT '',
+    updated_at TEXT NOT NULL
+  );
+
+  CREATE TABLE device_events (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    code INTEGER NOT NULL,
+    arg INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    at TEXT NOT NULL
+  );
+
+  -- PROTOCOL 1.3: the hub keeps every message it rejects, with the reason
+  CREATE TABLE rejections (
+    id INTEGER PRIMARY KEY,
+    device_id TEXT NOT NULL,
+    message TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    times INTEGER NOT NULL DEFAULT 1,
+    UNIQUE (device_id, message, reason)
+  );
+
+  CREATE TABLE audit (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    detail TEXT NOT NULL
+  );
+  `,
+];
+
+export type Db = Database.Database;
+
+export interface StoreOptions {
+  /** Directory of `hub.sqlite`. */
+  dataDir: string;
+  /** Most writes grouped into one transaction. Default 1000. */
+  maxBatch?: number;
+}
+
+interface PendingWrite {
+  run: (db: Db) => unknown;
+  resolve: (value: unknown) => void;
+  reject: (error: Error) => void;
+}
+
+export class Store {
+  readonly db: Db;
+  readonly path: string;
+  private queue: PendingWrite[] = [];
+  private scheduled = false;
+  private readonly maxBatch: number;
+  /** Commits made and writes grouped into them, for the benchmark and `status`. */
+  readonly commits = { transactions: 0, writes: 0 };
+  private closed = false;
+
+  constructor(options: StoreOptions) {
+    mkdirSync(options.dataDir, { recursive: true });
+    this.path = join(options.dataDir, 'hub.sqlite');
+    this.maxBatch = options.maxBatch ?? 1000;
+    this.db = new Database(this.path, { timeout: 5000 });
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.pragma('foreign_keys = ON');
+    migrate(this.db);
+  }
+
+  /**
+   * Runs `write` in the next group commit; resolves with its result after the commit. A write
+   * that throws rolls back alone (a savepoint) and rejects; the others still commit.
+   */
+  submit<T>(write: (db: Db) => T): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('unavailable', 'store is closed'));
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ run: write, resolve: resolve as (v: unknown) => void, reject });
+      if (this.queue.length >= this.maxBatch) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  /** Reads run at once on the one connection (they see every committed write). */
+  read<T>(query: (db: Db) => T): T {
+    return query(this.db);
+  }
+
+  close(): void {
+    this.flush();
+    this.closed = true;
+    this.db.close();
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) return;
+    const results: ({ ok: true; value: unknown } | { ok: false; error: Error })[] = [];
+    try {
+      this.db.transaction(() => {
+        for (const item of batch) {
+          try {
+            results.push({ ok: true, value: this.db.transaction(item.run)(this.db) });
+          } catch (error) {
+            results.push({ ok: false, error: error as Error });
+          }
+        }
+      })();
+    } catch (error) {
+      // The commit itself failed (disk full, I/O error): nothing of this batch is durable.
+      const failure = new StoreError('unavailable', `commit failed: ${(error as Error).message}`);
+      for (const item of batch) item.reject(failure);
+      return;
+    }
+    this.commits.transactions++;
+    this.commits.writes += batch.length;
+    batch.forEach((item, i) => {
+      const r = results[i]!;
+      if (r.ok) item.resolve(r.value);
+      else item.reject(r.error);
+    });
+  }
+}
+
+export function migrate(db: Db): void {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+  let version = row?.version ?? 0;
+  if (version > MIGRATIONS.length) {
+    throw new StoreError('migration', `database schema ${version} is newer than this hub (${MIGRATIONS.length}); upgrade the hub`);
+  }
+  while (version < MIGRATIONS.length) {
+    const sql = MIGRATIONS[version]!;
+    db.transaction(() => {
+      db.exec(sql);
+      if (version === 0 && !row) db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+      else db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
+    })();
+    version++;
+  }
+}
+
+/** Appends to the audit table (who, what, when). Call inside a write. */
+export function audit(db: Db, actor: string, action: string, detail: Record<string, unknown>): void {
+  db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)').run(new Date().toISOString(), actor, action, JSON.stringify(detail));
+}
