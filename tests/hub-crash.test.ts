@@ -1,0 +1,83 @@
+/**
+ * Guarantee 1 and 3 (DESIGN): kill -9 of the hub process right after ACKs, many times over.
+ * The device side behaves as the firmware does: it keeps everything not ACKed and resends it
+ * after the hub comes back. At the end every ACKed id is in the store exactly once.
+ */
+import Database from 'better-sqlite3';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { AckStatus } from '../protocol/index.js';
+import { ptyPair, tempDir } from './support/processes.js';
+import { DevicePeer, startHub } from './support/hub.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const ITERATIONS = 15;
+
+describe('hub killed with SIGKILL right after ACKs', () => {
+  it(`loses no ACKed evaluation and stores none twice, over ${ITERATIONS} kills`, async () => {
+    const d = tempDir('crash');
+    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    const p = await ptyPair();
+    cleanups.push(() => p.close());
+    const config = { hallId: 'H-CRASH', devices: { serial: [{ path: p.b }], discover: { serial: false, hid: false } }, windows: [{ id: 'A01', deviceId: 'HCP5-CRASH' }] };
+    const peer = await DevicePeer.open(p.a, 'HCP5-CRASH');
+    cleanups.push(() => peer.close());
+
+    const acked = new Set<number>();
+    let unacked: number[] = [];
+    let nextCounter = 1;
+    let killsWithUnacked = 0;
+    for (let round = 0; round < ITERATIONS; round++) {
+      const hub = await startHub(d, config);
+      cleanups.push(() => {
+        if (hub.proc.child.exitCode === null) hub.proc.child.kill('SIGKILL');
+      });
+      await peer.hello(nextCounter);
+      // Resend what was never ACKed (oldest first), then new ones, several in flight at once.
+      const batch = [...unacked, ...Array.from({ length: 12 }, () => nextCounter++)];
+      unacked = [...batch];
+      batch.forEach((counter) =>
+        void peer.evaluate({ counter, level: (counter % 5) + 1 }, 20_000).then(
+          (ack) => {
+            if (ack.status === AckStatus.OK || ack.status === AckStatus.DUPLICATE) {
+              acked.add(counter);
+              unacked = unacked.filter((c) => c !== counter);
+            }
+          },
+          () => undefined, // no ACK: the hub died first; the device keeps it
+        ),
+      );
+      // Kill as soon as a few ACKs have arrived: mid-stream, with commits in flight.
+      const killAfter = 3 + (round % 5);
+      await new Promise<void>((resolve) => {
+        let seen = 0;
+        const listener = (packet: { message: { type: string } }) => {
+          if (packet.message.type !== 'ACK') return;
+          if (++seen >= killAfter) {
+            peer.off('packet', listener);
+            resolve();
+          }
+        };
+        peer.on('packet', listener);
+      });
+      hub.proc.child.kill('SIGKILL');
+      await hub.proc.exited(10_000);
+      if (unacked.length > 0) killsWithUnacked++;
+    }
+
+    // Everything the device was told is stored must be stored, once.
+    const db = new Database(join(d, 'data', 'hub.sqlite'), { readonly: true });
+    const rows = db.prepare(`SELECT id FROM evaluations WHERE device_id = 'HCP5-CRASH'`).all() as { id: string }[];
+    db.close();
+    const stored = rows.map((r) => Number(r.id.split('-').pop()));
+    expect(acked.size).toBeGreaterThanOrEqual(ITERATIONS * 3);
+    expect(killsWithUnacked, 'the kills must land while evaluations are in flight').toBeGreaterThan(ITERATIONS / 2);
+    for (const counter of acked) expect(stored, `counter ${counter} was ACKed`).toContain(counter);
+    expect(new Set(stored).size).toBe(stored.length);
+  });
+});
