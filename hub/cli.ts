@@ -3,7 +3,7 @@
  *
  *   (no command)                     run the hub (logs: one JSON object per line on stdout)
  *   devices                          evaluators and tablets, paired and pending
- *   pair DEVICE WINDOW [--tablet]    bind a device to a window (a tablet's token is printed once)
+ *   pair DEVICE WINDOW [--tablet|--evaluator]  bind a device to a window (a tablet's token is printed once)
  *   unpair DEVICE                    release a device
  *   status                           backlog and devices, in words
  *   export --format csv|json|gb39046 [--from ISO] [--to ISO]
@@ -18,7 +18,7 @@ import { Hub, type LogEntry } from './hub.js';
 import { pairDevice, readDevices, unpairDevice } from './registry.js';
 import { Store, StoreError } from './store.js';
 
-const USAGE = `usage: npm run hub -- --config FILE [devices | pair DEVICE WINDOW [--tablet] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit]`;
+const USAGE = `usage: npm run hub -- --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit]`;
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
 class UsageError extends Error {}
@@ -43,6 +43,7 @@ async function run(argv: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       tablet: { type: 'boolean', default: false },
+      evaluator: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -79,7 +80,7 @@ function iso(value: string | undefined, name: string, fallback: string): string 
   return new Date(ms).toISOString();
 }
 
-async function cli(store: Store, config: HubConfig, command: string, args: string[], values: { format?: string; from?: string; to?: string; tablet?: boolean }): Promise<number> {
+async function cli(store: Store, config: HubConfig, command: string, args: string[], values: { format?: string; from?: string; to?: string; tablet?: boolean; evaluator?: boolean }): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   switch (command) {
     case 'devices': {
@@ -93,9 +94,12 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
     }
     case 'pair': {
       const [deviceId, windowId] = args;
-      if (!deviceId || !windowId) throw new UsageError('usage: pair DEVICE WINDOW [--tablet]');
+      if (!deviceId || !windowId) throw new UsageError('usage: pair DEVICE WINDOW [--tablet | --evaluator]');
       if (!config.windows.some((w) => w.id === windowId)) throw new UsageError(`no window ${windowId} in the configuration; windows: ${config.windows.map((w) => w.id).join(', ') || 'none'}`);
-      const result = await store.submit((db) => pairDevice(db, deviceId, windowId, 'cli', values.tablet ? 'tablet' : undefined));
+      const known = store.read(readDevices).find((d) => d.deviceId === deviceId);
+      const kind = values.tablet ? 'tablet' : values.evaluator ? 'evaluator' : known?.kind;
+      if (!kind) throw new UsageError(`${deviceId} has not been seen by this hub: say --evaluator (it will be welcomed when plugged in) or --tablet`);
+      const result = await store.submit((db) => pairDevice(db, deviceId, windowId, 'cli', kind));
       out(`paired ${result.kind} ${deviceId} to window ${windowId}`);
       if (result.token) out(`tablet token (shown once): ${result.token}`);
       return 0;

@@ -79,6 +79,8 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private offsetMs: number | undefined;
   private writes: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Start the next frame with a lone 0x00: the device's decoder is waiting to resynchronise. */
+  private resync = true;
 
   constructor(
     readonly transport: ByteTransport,
@@ -225,7 +227,9 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
       this.send({ type: 'NACK', reason: NackReason.UNSUPPORTED_VERSION, offendingType: MessageType.HELLO, offendingSeq: 0 });
       return;
     }
-    // PROTOCOL 1.4: each HELLO starts a new session on this port.
+    // PROTOCOL 1.4: each HELLO starts a new session on this port. The device has (re)opened
+    // its port and discards everything up to its first 0x00: our next frame starts with one.
+    this.resync = true;
     const previous = this.session?.deviceId;
     this.session = hello;
     this.filter.reset();
@@ -244,7 +248,6 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
     const pairing = this.deps.pairing(hello.deviceId);
     if (!pairing) return;
     this.welcomed = true;
-    this.write(Uint8Array.of(0)); // resynchronise the device's decoder before its session's first frame
     this.send({ type: 'WELCOME', hubTime: this.deps.now(), windowId: pairing.windowId, windowName: pairing.windowName, settings: pairing.settings });
     this.send({ type: 'PING', senderTime: this.deps.now() }); // measure the clock offset early
     this.sendReliable({ type: 'STAFF', ...this.deps.staff(pairing.windowId) });
@@ -285,7 +288,15 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private send(message: Message, seq = 0): void {
     if (this.closed) return;
     this.stats.framesOut++;
-    this.write(encodeMessage(message, seq));
+    const frame = encodeMessage(message, seq);
+    if (this.resync) {
+      this.resync = false;
+      const synced = new Uint8Array(frame.length + 1);
+      synced.set(frame, 1);
+      this.write(synced);
+      return;
+    }
+    this.write(frame);
   }
 
   private write(bytes: Uint8Array): void {

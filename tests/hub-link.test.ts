@@ -56,6 +56,7 @@ describe('hub process with evaluators over ptys', () => {
     const hub = await hubWith(d, [p], [{ id: 'A01', deviceId: 'HCP5-T0001' }]);
     const peer = await DevicePeer.open(p.a, 'HCP5-T0001');
     cleanups.push(() => peer.close());
+    peer.clockSkewMs = 3_600_000;
     const welcome = await peer.hello();
     expect(welcome.message).toMatchObject({ type: 'WELCOME', windowId: 'A01', windowName: 'A01 综合受理' });
 
@@ -82,10 +83,19 @@ describe('hub process with evaluators over ptys', () => {
     expect(await peer.evaluate({ counter: 3, level: 0, txnId: 'T-101' })).toMatchObject({ status: AckStatus.OK });
     expect(await peer.evaluate({ counter: 4, level: 4, txnId: 'T-101' })).toMatchObject({ status: AckStatus.OK });
 
+    // A device that never had time: evaluatedAt from the hub's receipt, flagged.
+    expect(await peer.evaluate({ counter: 5, level: 3, deviceTime: 0 })).toMatchObject({ status: AckStatus.OK });
+
     const { json } = await hub.api('GET', '/api/evaluations?limit=10');
-    const byId = Object.fromEntries((json.evaluations as { id: string }[]).map((e) => [e.id, e]));
+    const byId = Object.fromEntries((json.evaluations as ({ id: string } & Record<string, unknown>)[]).map((e) => [e.id, e]));
     expect(byId['HCP5-T0001-1']).toMatchObject({ level: 2, txnId: 'T-100', windowId: 'A01', staffId: 'S007', matterName: '营业执照', origin: 'prompted', channel: 'evaluator' });
     expect(byId['HCP5-T0001-3']).toMatchObject({ level: 0 });
+    const unsynced = byId['HCP5-T0001-5'] as unknown as { flags: string[]; evaluatedAt: string; receivedAt: string };
+    expect(unsynced.flags).toContain('clockUnsynced');
+    expect(unsynced.evaluatedAt).toBe(unsynced.receivedAt);
+    // This device's clock runs an hour fast; the offset learned from PING/PONG corrects it.
+    const rated = byId['HCP5-T0001-1'] as unknown as { evaluatedAt: string; receivedAt: string };
+    expect(Math.abs(Date.parse(rated.evaluatedAt) - Date.parse(rated.receivedAt))).toBeLessThan(5000);
     const csv = await hub.api('GET', '/api/export?format=gb39046');
     expect(csv.json).toContain('T-100,政务大厅其他终端,,');
   });
@@ -106,6 +116,8 @@ describe('hub process with evaluators over ptys', () => {
       }
     })();
     expect(await listed).toMatchObject({ paired: false, kind: 'evaluator' });
+    // The hub's first frame to this device (the ACK) starts with 0x00, so the device's freshly
+    // opened decoder does not discard it as line noise.
     expect(await peer.evaluate({ counter: 1, level: 5 })).toMatchObject({ status: AckStatus.REJECTED, reason: AckReason.NOT_PAIRED });
     const welcome = peer.next((x) => x.message.type === 'WELCOME', 10_000, 'WELCOME after pairing');
     expect((await hub.api('POST', '/api/devices/HCP5-NEW01/pair', { windowId: 'A01' })).json).toMatchObject({ kind: 'evaluator', windowId: 'A01' });

@@ -72,6 +72,8 @@ export interface PeerEvents {
 export class DevicePeer extends EventEmitter<PeerEvents> {
   readonly received: Packet[] = [];
   readonly decoder = new FrameDecoder();
+  /** How far this device's clock is ahead of the true time, ms. */
+  clockSkewMs = 0;
   private seq = 0;
 
   constructor(
@@ -87,7 +89,7 @@ export class DevicePeer extends EventEmitter<PeerEvents> {
           this.received.push(packet);
           this.emit('packet', packet);
           // a device answers the hub's keepalive and ACKs its reliable messages
-          if (packet.message.type === 'PING') this.send({ type: 'PONG', echoedTime: packet.message.senderTime, senderTime: Date.now() });
+          if (packet.message.type === 'PING') this.send({ type: 'PONG', echoedTime: packet.message.senderTime, senderTime: Date.now() + this.clockSkewMs });
           if (packet.message.type === 'SERVICE' || packet.message.type === 'STAFF' || packet.message.type === 'SETTINGS') this.send({ type: 'ACK', status: 0, reason: 0 }, packet.seq);
         } catch (error) {
           if (!(error instanceof FrameError)) throw error;
@@ -132,10 +134,10 @@ export class DevicePeer extends EventEmitter<PeerEvents> {
   }
 
   /** Sends an EVAL and resolves with its ACK. */
-  async evaluate(fields: { counter: number; level: number; txnId?: string; origin?: number }, ms = 10_000): Promise<{ status: number; reason: number; seq: number }> {
+  async evaluate(fields: { counter: number; level: number; txnId?: string; origin?: number; deviceTime?: number }, ms = 10_000): Promise<{ status: number; reason: number; seq: number }> {
     const seq = this.nextSeq();
     const ack = this.next((p) => p.message.type === 'ACK' && p.seq === seq, ms, `ACK of EVAL ${fields.counter}`);
-    await this.send({ type: 'EVAL', counter: fields.counter, level: fields.level, origin: fields.origin ?? 1, txnId: fields.txnId ?? '', deviceTime: Date.now(), promptMs: 1500 }, seq);
+    await this.send({ type: 'EVAL', counter: fields.counter, level: fields.level, origin: fields.origin ?? 1, txnId: fields.txnId ?? '', deviceTime: fields.deviceTime ?? Date.now() + this.clockSkewMs, promptMs: 1500 }, seq);
     const packet = await ack;
     const m = packet.message as { status: number; reason: number };
     return { status: m.status, reason: m.reason, seq };

@@ -1,0 +1,119 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Evaluation } from '../protocol/index.js';
+import { commitEvaluation, recordService, stats, type CommitOptions } from './evaluations.js';
+import { Store } from './store.js';
+
+let dir: string;
+let store: Store;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'hcp-eval-'));
+  store = new Store({ dataDir: dir });
+});
+afterEach(() => {
+  store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const options: CommitOptions = { attachWithinMs: 40_000, misuseWindowMs: 10_000 };
+const T0 = Date.parse('2026-11-27T02:00:00Z');
+const at = (ms: number) => new Date(T0 + ms).toISOString();
+let counter = 0;
+function evaluation(patch: Partial<Evaluation> = {}): Evaluation {
+  counter++;
+  return {
+    id: `HCP5-U-${counter}`,
+    hallId: 'H',
+    areaCode: '430300',
+    deptCode: '',
+    channel: 'evaluator',
+    level: 5,
+    reasons: [],
+    comment: '',
+    contact: null,
+    txnId: null,
+    matterCode: null,
+    matterName: null,
+    windowId: 'A01',
+    staffId: null,
+    staffName: null,
+    origin: 'prompted',
+    evaluatedAt: at(0),
+    receivedAt: at(0),
+    deviceId: 'HCP5-U',
+    fwVersion: '1',
+    promptMs: 1000,
+    flags: [],
+    ...patch,
+  };
+}
+const commit = (e: Evaluation) => store.submit((db) => commitEvaluation(db, e, options));
+const service = (txnId: string, ms: number, event: 'done' | 'started' | 'cancelled' = 'done') =>
+  store.submit((db) => recordService(db, { txnId, windowId: 'A01', event, matterCode: 'M1', matterName: '营业执照', staffId: 'S1', staffName: '李明', at: at(ms) }));
+
+describe('commitEvaluation', () => {
+  it('deduplicates on id', async () => {
+    const e = evaluation();
+    expect((await commit(e)).status).toBe('ok');
+    expect((await commit(e)).status).toBe('duplicate');
+  });
+
+  it('an EVAL without txnId joins the window\'s transaction done within the prompt time, with its matter and clerk', async () => {
+    await service('T-1', 0);
+    const joined = await commit(evaluation({ receivedAt: at(20_000), origin: 'invited' }));
+    expect(joined).toMatchObject({ status: 'ok', record: { txnId: 'T-1', matterName: '营业执照', staffId: 'S1', staffName: '李明' } });
+    await service('T-2', 100_000);
+    const late = await commit(evaluation({ receivedAt: at(100_000 + 41_000) }));
+    expect(late).toMatchObject({ status: 'ok', record: { txnId: null } });
+  });
+
+  it('一事一评: the second rating of a transaction is kept, refused, and not counted', async () => {
+    await service('T-9', 0);
+    expect((await commit(evaluation({ txnId: 'T-9', level: 1 }))).status).toBe('ok');
+    const tablet = await commit(evaluation({ txnId: 'T-9', level: 5, channel: 'tablet', origin: 'tablet', deviceId: 'TAB-1', id: 'TAB-1-1' }));
+    expect(tablet).toMatchObject({ status: 'refused', reason: 'already-evaluated' });
+    const [row] = stats(store.db, { from: at(-1000), to: at(1000), by: 'window' });
+    expect(row).toMatchObject({ rated: 1, dissatisfied: 1, levels: { '1': 1, '5': 0 } });
+  });
+
+  it('level 0 (not evaluated) closes nothing and is not a rating', async () => {
+    await service('T-3', 0);
+    expect((await commit(evaluation({ txnId: 'T-3', level: 0 }))).status).toBe('ok');
+    expect((await commit(evaluation({ txnId: 'T-3', level: 4 }))).status).toBe('ok');
+    const [row] = stats(store.db, { from: at(-1000), to: at(1000), by: 'window' });
+    expect(row).toMatchObject({ rated: 1, notEvaluated: 1, satisfactionRate: 1 });
+  });
+
+  it('a burst of unsolicited presses is kept but flagged misuse, and left out of statistics by default', async () => {
+    const first = await commit(evaluation({ origin: 'unsolicited', level: 1, evaluatedAt: at(0) }));
+    const burst = await commit(evaluation({ origin: 'unsolicited', level: 1, evaluatedAt: at(4000) }));
+    const later = await commit(evaluation({ origin: 'unsolicited', level: 1, evaluatedAt: at(30_000) }));
+    expect(first).toMatchObject({ record: { flags: [] } });
+    expect(burst).toMatchObject({ record: { flags: ['misuse'] } });
+    expect(later).toMatchObject({ record: { flags: [] } });
+    const [plain] = stats(store.db, { from: at(-1000), to: at(60_000), by: 'window' });
+    expect(plain).toMatchObject({ rated: 2, misuseExcluded: 1 });
+    const [all] = stats(store.db, { from: at(-1000), to: at(60_000), by: 'window', includeMisuse: true });
+    expect(all?.rated).toBe(3);
+  });
+
+  it('group commit: many writes submitted together commit in one transaction, each resolved after it', async () => {
+    const before = store.commits.transactions;
+    const results = await Promise.all(Array.from({ length: 200 }, () => commit(evaluation())));
+    expect(results.every((r) => r.status === 'ok')).toBe(true);
+    expect(store.commits.transactions - before).toBe(1);
+  });
+
+  it('a write that fails rolls back alone; the rest of its group commits', async () => {
+    const good = commit(evaluation());
+    const bad = store.submit(() => {
+      throw new Error('boom');
+    });
+    const alsoGood = commit(evaluation());
+    await expect(bad).rejects.toThrow('boom');
+    expect((await good).status).toBe('ok');
+    expect((await alsoGood).status).toBe('ok');
+  });
+});
