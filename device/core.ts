@@ -357,7 +357,7 @@ export class EvaluatorCore {
     const counter = this.nextCounter++;
     const message: Eval = { type: 'EVAL', counter, level, origin, txnId, deviceTime: this.deviceTime(now), promptMs: Math.max(0, Math.round(promptMs)) };
     this.enqueue(message);
-    this.log('info', level === Level.NOT_EVALUATED ? 'prompt timed out: not evaluated' : 'rated', { counter, level, origin, txnId });
+    this.log('info', level === Level.NOT_EVALUATED ? 'prompt timed out: not evaluated' : 'rated', { counter, rating: level, origin, txnId });
   }
 
   private queueEvent(code: number, arg: number, eventText: string, now: number): void {

@@ -129,7 +129,7 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
     switch (command.kind) {
       case 'send': {
         const { bytes, packet } = command;
-        this.log({ level: 'debug', msg: 'frame out', type: packet.message.type, seq: packet.seq, ...fields(packet) });
+        this.log({ level: 'debug', msg: 'frame out', type: packet.message.type, seq: packet.seq, fields: fields(packet) });
         this.emit('frameOut', packet);
         this.write(bytes);
         break;
@@ -170,7 +170,7 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
         this.emit('link', command.up);
         break;
       case 'log':
-        this.log({ level: command.level, msg: command.msg, ...command.data });
+        this.log({ ...command.data, level: command.level, msg: command.msg });
         break;
       default:
         command satisfies never;
@@ -190,7 +190,7 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
   private logFrameIn(frame: Frame): void {
     try {
       const packet = decodeMessage(frame);
-      this.log({ level: 'debug', msg: 'frame in', type: packet.message.type, seq: packet.seq, ...fields(packet) });
+      this.log({ level: 'debug', msg: 'frame in', type: packet.message.type, seq: packet.seq, fields: fields(packet) });
       this.emit('frameIn', packet);
     } catch {
       this.log({ level: 'debug', msg: 'frame in', typeByte: frame.type, seq: frame.seq, invalid: true });

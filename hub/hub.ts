@@ -288,7 +288,7 @@ export class Hub {
   private afterCommit(result: CommitResult, id: string): AckDecision {
     switch (result.status) {
       case 'ok':
-        this.log({ level: 'info', msg: 'evaluation committed', id, level_: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
+        this.log({ level: 'info', msg: 'evaluation committed', id, rating: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
         if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId, result.record.txnId);
         return { status: AckStatus.OK, reason: AckReason.NONE };
       case 'duplicate':
