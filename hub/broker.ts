@@ -14,6 +14,8 @@ export interface BrokerDeps {
   checkTablet(tabletId: string, token: string): boolean;
   /** Commits a tablet's evaluation; resolves after the commit with the ack to publish. */
   tabletEvaluation(tabletId: string, evaluation: TabletEvaluation): Promise<TabletAck>;
+  /** Keeps a refused payload with its reason, for audit (PROTOCOL 1.3). */
+  rejected(tabletId: string, payload: string, reason: string): Promise<void>;
   log(entry: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>): void;
 }
 
@@ -54,7 +56,7 @@ export class HallBroker {
       }
       this.refusals.subscribe++;
       deps.log({ level: 'warn', msg: 'subscription refused', tabletId, topic: subscription.topic });
-      done(new Error(`not allowed to subscribe to ${subscription.topic}`));
+      done(null, null); // negated: SUBACK 128 (MQTT 3.1.1, 3.9.3)
     };
     aedes.authorizePublish = (client, packet, done) => {
       if (!client) {
@@ -100,6 +102,7 @@ export class HallBroker {
       this.refusals.payload++;
       deps.log({ level: 'warn', msg: 'tablet evaluation refused', tabletId, error: error.message });
       const id = idOf(packet.payload);
+      void deps.rejected(tabletId, packet.payload.toString().slice(0, 4096), error.message).catch(() => {});
       // Acknowledge the publish (resending it cannot help) and say why on the acks topic.
       this.publish(ackTopic, { id, status: 'rejected', reason: error.message }, false);
       done(null);

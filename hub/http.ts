@@ -59,6 +59,8 @@ function isoParam(url: URL, name: string, fallback: string): string {
 }
 
 async function readJson(req: IncomingMessage): Promise<unknown> {
+  // Refuse a declared oversized body before reading it, so the client gets the 413.
+  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -77,7 +79,8 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json; charset=utf-8'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text) });
+  const close = status === 413 ? { connection: 'close' } : {}; // the unread body is not worth draining
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...close });
   res.end(text);
 }
 
@@ -98,13 +101,20 @@ export function createApi(hub: Hub, adminToken: string) {
     const given = Buffer.from(match[1]!);
     return given.length === token.length && timingSafeEqual(given, token);
   };
-  const windowParam = (id: string) => {
-    const w = decodeURIComponent(id);
+  const decodeSegment = (name: string, raw: string) => {
+    try {
+      return decodeURIComponent(raw);
+    } catch {
+      throw new HttpError(400, 'invalid-field', `${name}: malformed percent-encoding in ${JSON.stringify(raw)}`);
+    }
+  };
+  const knownWindow = (w: string) => {
     if (!hub.registry.windows.has(w)) throw new HttpError(404, 'unknown-window', `no window ${JSON.stringify(w)} in this hall`);
     return w;
   };
+  const windowParam = (id: string) => knownWindow(decodeSegment('windowId', id));
   const deviceParam = (id: string) => {
-    const d = decodeURIComponent(id);
+    const d = decodeSegment('deviceId', id);
     if (!isTopicSegment(d) || d.length > 64) throw new HttpError(400, 'invalid-field', `deviceId: ${JSON.stringify(d)} is not a device id`);
     return d;
   };
@@ -141,7 +151,7 @@ export function createApi(hub: Hub, adminToken: string) {
       handler: async ({ req, params }) => {
         const deviceId = deviceParam(params[0]!);
         const body = validate(pairBody, await readJson(req));
-        windowParam(body.windowId);
+        knownWindow(body.windowId);
         const result = await hub.pair(deviceId, body.windowId, 'api', body.kind);
         return { body: { deviceId, windowId: body.windowId, ...result } };
       },

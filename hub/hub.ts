@@ -103,6 +103,7 @@ export class Hub {
       hallId: this.config.hallId,
       checkTablet: (id, token) => this.registry.tabletToken(id, token),
       tabletEvaluation: (id, e) => this.onTabletEvaluation(id, e),
+      rejected: (id, payload, reason) => this.reject(id, payload, reason),
       log: this.log,
     });
     this.broker.aedes.on('clientReady', (client) => {

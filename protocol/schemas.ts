@@ -192,7 +192,8 @@ export type TabletEvaluation = z.infer<typeof tabletEvaluationSchema>;
 
 /** PROTOCOL 2 `tablets/{tabletId}/acks`. */
 export const tabletAckSchema = z.object({
-  id: text(64).min(1),
+  /** Empty when the refused payload had no readable id. */
+  id: text(64),
   status: z.enum(['ok', 'duplicate', 'rejected']),
   reason: text(200).optional(),
 });
