@@ -3,7 +3,7 @@
  * 一事一评 per `txnId`, misuse flagged), and the queries of the API, the CLI and the export.
  */
 import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation } from '../protocol/index.js';
-import type { Db } from './store.js';
+import { stmt, type Db } from './store.js';
 
 export type CommitResult =
   | { status: 'ok'; record: Evaluation }
@@ -89,17 +89,16 @@ export function maskContact(contact: string | null | undefined): string | null {
  * press soon after another on the same device is flagged misuse.
  */
 export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptions): CommitResult {
-  if (db.prepare('SELECT 1 FROM evaluations WHERE id = ?').get(input.id)) return { status: 'duplicate' };
+  if (stmt(db, 'SELECT 1 FROM evaluations WHERE id = ?').get(input.id)) return { status: 'duplicate' };
   const record: Evaluation = { ...input, flags: [...input.flags] };
   const receivedMs = Date.parse(record.receivedAt);
 
   if (!record.txnId && record.channel === 'evaluator' && record.windowId) {
-    const open = db
-      .prepare(
+    const open = stmt(
+      db,
         `SELECT txn_id, matter_code, matter_name, staff_id, staff_name, done_at FROM transactions
          WHERE window_id = ? AND state = 'done' AND rated_by IS NULL ORDER BY done_at DESC LIMIT 1`,
-      )
-      .get(record.windowId) as { txn_id: string; matter_code: string; matter_name: string; staff_id: string; staff_name: string; done_at: string } | undefined;
+    ).get(record.windowId) as { txn_id: string; matter_code: string; matter_name: string; staff_id: string; staff_name: string; done_at: string } | undefined;
     if (open && receivedMs - Date.parse(open.done_at) <= options.attachWithinMs) {
       record.txnId = open.txn_id;
       record.matterCode ??= open.matter_code;
@@ -109,7 +108,7 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
 
   let txn: { state: string; rated_by: string | null; matter_code: string | null; matter_name: string | null; staff_id: string | null; staff_name: string | null } | undefined;
   if (record.txnId) {
-    txn = db.prepare('SELECT state, rated_by, matter_code, matter_name, staff_id, staff_name FROM transactions WHERE txn_id = ?').get(record.txnId) as typeof txn;
+    txn = stmt(db, 'SELECT state, rated_by, matter_code, matter_name, staff_id, staff_name FROM transactions WHERE txn_id = ?').get(record.txnId) as typeof txn;
     if (txn) {
       record.matterCode ??= txn.matter_code;
       record.matterName ??= txn.matter_name;
@@ -122,9 +121,7 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
 
   if (record.origin === 'unsolicited') {
     const since = new Date(Date.parse(record.evaluatedAt) - options.misuseWindowMs).toISOString();
-    const recent = db
-      .prepare(`SELECT 1 FROM evaluations WHERE device_id = ? AND origin = 'unsolicited' AND evaluated_at >= ? AND evaluated_at <= ? LIMIT 1`)
-      .get(record.deviceId, since, record.evaluatedAt);
+    const recent = stmt(db, `SELECT 1 FROM evaluations WHERE device_id = ? AND origin = 'unsolicited' AND evaluated_at >= ? AND evaluated_at <= ? LIMIT 1`).get(record.deviceId, since, record.evaluatedAt);
     if (recent && !record.flags.includes('misuse')) record.flags.push('misuse');
   }
 
@@ -132,17 +129,19 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
   insert(db, record, rated ? 'refused' : 'accepted', rated ? 'already-evaluated' : null);
   if (rated) return { status: 'refused', reason: 'already-evaluated', record };
   if (record.level > 0 && record.txnId) {
-    db.prepare('UPDATE transactions SET rated_by = ? WHERE txn_id = ?').run(record.id, record.txnId);
+    stmt(db, 'UPDATE transactions SET rated_by = ? WHERE txn_id = ?').run(record.id, record.txnId);
   }
   return { status: 'ok', record };
 }
 
 function isRated(db: Db, txnId: string): boolean {
-  return !!db.prepare(`SELECT 1 FROM evaluations WHERE txn_id = ? AND status = 'accepted' AND level > 0`).get(txnId);
+  // The conditions repeat the partial index evaluations_one_per_txn so SQLite uses it.
+  return !!stmt(db, `SELECT 1 FROM evaluations WHERE txn_id = ? AND status = 'accepted' AND level > 0 AND txn_id IS NOT NULL AND txn_id <> ''`).get(txnId);
 }
 
 function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: string | null): void {
-  db.prepare(
+  stmt(
+    db,
     `INSERT INTO evaluations (id, channel, level, reasons, comment, contact, txn_id, matter_code, matter_name, window_id, staff_id,
        staff_name, origin, evaluated_at, received_at, device_id, fw_version, prompt_ms, flags, status, refusal, sync_state)
      VALUES (@id, @channel, @level, @reasons, @comment, @contact, @txnId, @matterCode, @matterName, @windowId, @staffId,

@@ -242,6 +242,17 @@ export function migrate(db: Db): void {
   }
 }
 
+const statements = new WeakMap<Db, Map<string, Database.Statement>>();
+
+/** A prepared statement, prepared once per connection (the hot write path reuses it). */
+export function stmt(db: Db, sql: string): Database.Statement {
+  let cache = statements.get(db);
+  if (!cache) statements.set(db, (cache = new Map()));
+  let s = cache.get(sql);
+  if (!s) cache.set(sql, (s = db.prepare(sql)));
+  return s;
+}
+
 /** Appends to the audit table (who, what, when). Call inside a write. */
 export function audit(db: Db, actor: string, action: string, detail: Record<string, unknown>): void {
   db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)').run(new Date().toISOString(), actor, action, JSON.stringify(detail));

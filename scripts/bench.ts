@@ -3,12 +3,16 @@
  * baseline measured in the same run on the same machine, and their ratio. See docs/performance.md.
  */
 import { frameCodec } from './bench/frame-codec.js';
+import { ingest } from './bench/ingest.js';
 import type { BenchResult } from './bench/measure.js';
+import { pressToAck } from './bench/press-to-ack.js';
 import { pressToEval } from './bench/press-to-eval.js';
 
 const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'frame-codec': frameCodec,
   'press-to-eval': () => pressToEval(),
+  ingest: () => ingest(),
+  'press-to-ack': () => pressToAck(),
 };
 
 const wanted = process.argv.slice(2);

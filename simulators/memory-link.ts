@@ -1,10 +1,12 @@
 /**
- * In-memory links for fast tests: a HID report pipe pair (64-byte reports each way). It keeps
- * the transport contract: reads resolve asynchronously, writes of the wrong size are refused,
- * and `reset()` drops what is in flight.
+ * In-memory links for fast tests and benchmarks: a HID report pipe pair (64-byte reports each
+ * way) and a byte pipe pair (two `ByteTransport` ends, like a null-modem cable). Both keep the
+ * transport contract: delivery is asynchronous, bad writes are refused, and `reset()` drops
+ * what is in flight.
  */
+import { EventEmitter } from 'node:events';
 import { HID_REPORT_BYTES } from '../protocol/index.js';
-import type { ReportIO } from '../device/transport.js';
+import type { ByteTransport, ByteTransportEvents, ReportIO } from '../device/transport.js';
 
 class ReportQueue {
   private readonly items: (Uint8Array | null)[] = [];
@@ -58,6 +60,109 @@ export function reportPipePair(): ReportPipePair {
     reset: () => {
       toA.clear();
       toB.clear();
+    },
+  };
+}
+
+interface QueuedWrite {
+  bytes: Uint8Array;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+/**
+ * One end of a byte pipe. Writes are queued in order and delivered to the other end on a later
+ * turn of the event loop (setImmediate), all that are queued by then in one turn, one 'data'
+ * per write; each write resolves once its bytes are delivered, as a serial port's resolves
+ * once the OS has them. Writing before `open` or after `close` rejects.
+ */
+class BytePipeEnd extends EventEmitter<ByteTransportEvents> implements ByteTransport {
+  peer!: BytePipeEnd;
+  private state: 'new' | 'open' | 'closed' = 'new';
+  private queue: QueuedWrite[] = [];
+  private scheduled = false;
+
+  constructor(readonly name: string) {
+    super();
+  }
+
+  open(): Promise<void> {
+    if (this.state === 'closed') return Promise.reject(new Error(`${this.name} is closed`));
+    return new Promise((resolve) =>
+      setImmediate(() => {
+        if (this.state === 'new') this.state = 'open';
+        resolve();
+      }),
+    );
+  }
+
+  write(bytes: Uint8Array): Promise<void> {
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(new TypeError(`bytes must be a Uint8Array, got ${typeof bytes}`));
+    if (this.state !== 'open') return Promise.reject(new Error(`${this.name} is ${this.state === 'new' ? 'not open' : 'closed'}`));
+    return new Promise((resolve, reject) => {
+      this.queue.push({ bytes: Uint8Array.from(bytes), resolve, reject });
+      if (this.scheduled) return;
+      this.scheduled = true;
+      setImmediate(() => this.deliver());
+    });
+  }
+
+  close(): Promise<void> {
+    this.shut(undefined);
+    this.peer.shut(new Error(`${this.peer.name}: the other end closed`));
+    return new Promise((resolve) => setImmediate(resolve));
+  }
+
+  /** Drops the bytes queued on this end; their writes resolve, as bytes lost on a wire do. */
+  drop(): void {
+    const dropped = this.queue;
+    this.queue = [];
+    for (const w of dropped) w.resolve();
+  }
+
+  private deliver(): void {
+    this.scheduled = false;
+    const batch = this.queue;
+    this.queue = [];
+    for (const w of batch) {
+      if (this.peer.state !== 'closed') this.peer.emit('data', w.bytes);
+      w.resolve();
+    }
+  }
+
+  private shut(error: Error | undefined): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    const pending = this.queue;
+    this.queue = [];
+    for (const w of pending) w.reject(new Error(`${this.name} closed before the write was delivered`));
+    setImmediate(() => this.emit('close', error));
+  }
+}
+
+export interface BytePipePair {
+  a: ByteTransport;
+  b: ByteTransport;
+  /** Drops bytes in flight both ways. */
+  reset(): void;
+}
+
+/**
+ * Two linked byte transports: what is written to one is read from the other. Closing either
+ * end closes both: 'close' without an error on the end asked to close, with one on the other
+ * (to it, an unplug).
+ */
+export function bytePipePair(name = 'mem'): BytePipePair {
+  const a = new BytePipeEnd(`${name}:a`);
+  const b = new BytePipeEnd(`${name}:b`);
+  a.peer = b;
+  b.peer = a;
+  return {
+    a,
+    b,
+    reset: () => {
+      a.drop();
+      b.drop();
     },
   };
 }
