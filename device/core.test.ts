@@ -151,7 +151,9 @@ describe('boot and link (PROTOCOL 1.4)', () => {
     expect(sentOf(nack, 'HELLO')).toHaveLength(1);
     expect(h.core.queueDepth).toBe(1);
     const again = h.welcome();
-    expect(sentOf(again, 'EVAL')[0]).toMatchObject({ seq: 1, message: evalPacket!.message });
+    const resent = sentOf(again, 'EVAL')[0];
+    expect(resent?.message).toEqual(evalPacket!.message);
+    expect(resent?.seq).not.toBe(evalPacket!.seq); // seqs keep counting: a late ACK of the old one matches nothing
   });
 });
 
@@ -256,9 +258,67 @@ describe('rating a transaction', () => {
     const h = ready();
     expect(appended(h.press(1))).toHaveLength(0);
     h.hubReliable({ type: 'SETTINGS', settings: { ...DEFAULT_SETTINGS, flags: SettingsFlag.ACCEPT_UNSOLICITED } });
-    const out = h.press(1);
-    expect(sentOf(out, 'EVAL')[0]?.message).toMatchObject({ level: 1, origin: 3, promptMs: 0, txnId: '' });
+    expect(sentOf(h.press(3), 'EVAL')[0]?.message).toMatchObject({ level: 3, origin: 3, promptMs: 0, txnId: '' });
     expect(h.core.state).toBe('thanks');
+    h.advance(DEFAULT_SETTINGS.thanksS * 1000);
+    // 1 and 5 are also the technician chord: their press counts once the other key did not follow
+    h.press(1);
+    expect(sentOf(h.advance(300), 'EVAL')[0]?.message).toMatchObject({ level: 1, origin: 3 });
+  });
+
+  it('with unsolicited presses on, the technician chord records no rating', () => {
+    const h = ready();
+    h.hubReliable({ type: 'SETTINGS', settings: { ...DEFAULT_SETTINGS, flags: SettingsFlag.ACCEPT_UNSOLICITED } });
+    h.down(1);
+    h.advance(100);
+    h.down(5);
+    h.advance(5000);
+    expect(h.core.state).toBe('config');
+    expect(appended(h.log).filter((i) => i.message.type === 'EVAL')).toEqual([]);
+  });
+
+  it('a chord held when a prompt starts does not swallow it: the prompt still ends in level 0', () => {
+    const h = ready({}, { ...DEFAULT_SETTINGS, promptTimeoutS: 10 });
+    h.down(5);
+    h.down(1);
+    h.advance(2000);
+    h.serviceDone('T-C');
+    h.advance(3000); // the chord's 5 s pass during the prompt
+    expect(h.core.state).toBe('prompt');
+    const out = h.advance(10_000);
+    expect(sentOf(out, 'EVAL')[0]?.message).toMatchObject({ txnId: 'T-C', level: 0 });
+  });
+
+  it('a WELCOME with an absurd hub time leaves the clock unset instead of crashing', () => {
+    const h = harness();
+    h.start();
+    h.hub({ type: 'WELCOME', hubTime: Number.MAX_SAFE_INTEGER - 100, windowId: 'A01', windowName: '', settings: DEFAULT_SETTINGS });
+    h.onDuty();
+    h.serviceDone();
+    expect(sentOf(h.press(4), 'EVAL')[0]?.message.deviceTime).toBe(0);
+    expect(sentOf(h.advance(1000), 'PING')[0]?.message.senderTime).toBe(0);
+  });
+
+  it('an ACK "not paired" inside a session makes the device say HELLO again, keeping the press', () => {
+    const h = ready();
+    h.serviceDone();
+    const [evalPacket] = sentOf(h.press(5), 'EVAL');
+    const out = h.ack(evalPacket!.seq, AckStatus.REJECTED, AckReason.NOT_PAIRED);
+    expect(sentOf(out, 'HELLO')).toHaveLength(1);
+    expect(h.core.linkUp).toBe(false);
+    expect(h.core.queueDepth).toBe(1);
+  });
+
+  it('an append that fails is not sent, its counter is taken back, and the device shows a fault', () => {
+    const h = ready();
+    h.serviceDone();
+    const press = h.core.handle({ kind: 'button', button: 4, down: true }, h.now);
+    const item = appended(press).find((i) => i.message.type === 'EVAL')!;
+    const after = h.core.appendFailed(item, 'disk error', h.now);
+    expect(h.core.state).toBe('fault');
+    expect(sentOf(after, 'EVAL')).toEqual([]);
+    expect(sentOf(h.advance(5000), 'EVAL')).toEqual([]);
+    expect(h.core.queueDepth).toBe(0);
   });
 
   it('new settings are saved, and the prompt time follows them', () => {
@@ -364,7 +424,7 @@ describe('the queue', () => {
   });
 
   it('near full raises EVENT 5; full refuses prompts with a visible fault and overwrites nothing', () => {
-    const h = ready({ queueCapacity: 10 });
+    const h = ready({ queueCapacity: 20 });
     h.hubAlive = false;
     h.advance(3000); // offline: nothing is acknowledged
     const offlineFrom = h.log.length;
@@ -377,7 +437,7 @@ describe('the queue', () => {
     }
     const events = h.log.flatMap((c) => (c.kind === 'append' && c.item.message.type === 'EVENT' ? [c.item.message.code] : []));
     expect(events).toContain(EventCode.QUEUE_NEAR_FULL);
-    expect(h.core.queueDepth).toBeLessThanOrEqual(10);
+    expect(h.core.queueDepth).toBeLessThanOrEqual(20);
     expect(h.core.state).toBe('fault');
     const shown = h.log.filter((c) => c.kind === 'display').map((c) => (c as { lines: string[] }).lines[0]);
     expect(shown).toContain('存储已满 请联系管理员');

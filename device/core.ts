@@ -6,6 +6,7 @@
  * pressed button lights before the record is written, and is written before it is sent.
  */
 import {
+  AckReason,
   AckStatus,
   Capability,
   DEFAULT_SETTINGS,
@@ -90,6 +91,8 @@ export interface CoreOptions {
   technicianIdleMs?: number;
   /** Wait before retrying a message the hub said to keep (ACK reason 3 or 4), ms. Default 5000. */
   keepRetryMs?: number;
+  /** An unsolicited press of 1 or 5 waits this long for the other chord key, ms. Default 300. */
+  chordGraceMs?: number;
 }
 
 const DEFAULTS = {
@@ -102,6 +105,7 @@ const DEFAULTS = {
   stuckMs: 10_000,
   technicianIdleMs: 60_000,
   keepRetryMs: 5000,
+  chordGraceMs: 300,
 };
 
 export type Input =
@@ -126,7 +130,7 @@ export type Command =
   | { kind: 'link'; up: boolean }
   | { kind: 'log'; level: 'info' | 'warn' | 'error'; msg: string; data?: Record<string, unknown> };
 
-type TimerName = 'hello' | 'ping' | 'link-down' | 'prompt' | 'thanks' | 'combo' | 'technician-idle' | `stuck-${ButtonId}`;
+type TimerName = 'hello' | 'ping' | 'link-down' | 'prompt' | 'thanks' | 'combo' | 'technician-idle' | 'unsolicited' | `stuck-${ButtonId}`;
 
 interface Prompt {
   origin: number;
@@ -135,6 +139,11 @@ interface Prompt {
 }
 
 const LEVELS = [1, 2, 3, 4, 5] as const;
+
+/** A hub time the device will adopt: 2020..2200, so device times stay valid u64 values. */
+function saneTime(ms: number): boolean {
+  return ms >= 1_577_836_800_000 && ms <= 7_258_118_400_000;
+}
 
 export class EvaluatorCore {
   private readonly options: Required<CoreOptions>;
@@ -159,6 +168,7 @@ export class EvaluatorCore {
   private nearFullRaised = false;
   private storageFailed = false;
   private holdNewUntil = 0;
+  private pendingUnsolicited: 1 | 2 | 3 | 4 | 5 | undefined;
   private out: Command[] = [];
 
   constructor(
@@ -226,6 +236,24 @@ export class EvaluatorCore {
     return this.flush(now);
   }
 
+  /**
+   * The shell could not persist an appended item: it must not be sent (it would not survive
+   * a reboot, and its counter could be reused). The item is forgotten, the counter taken back
+   * if it was the last one allocated, and the device shows a storage fault.
+   */
+  appendFailed(item: QueuedItem, reason: string, now: number): Command[] {
+    this.out = [];
+    if (this.sender.remove(item)) this.queued--;
+    if (item.message.type === 'EVAL' && item.message.counter === this.nextCounter - 1) this.nextCounter--;
+    this.storageFailed = true;
+    this.log('error', 'non-volatile storage failed: the press could not be kept', { reason, qid: item.qid });
+    this.prompt = undefined;
+    this.enter('fault', now);
+    const out = this.out;
+    this.out = [];
+    return out;
+  }
+
   /** Fires every timer due at `now`, then sends what the window allows. */
   tick(now: number): Command[] {
     this.out = [];
@@ -266,7 +294,16 @@ export class EvaluatorCore {
         this.rate(button, now);
         break;
       case 'idle':
-        if (this.settings.flags & SettingsFlag.ACCEPT_UNSOLICITED) this.unsolicited(button, now);
+        if (!(this.settings.flags & SettingsFlag.ACCEPT_UNSOLICITED)) break;
+        if (this.down.has(5) && this.down.has(1)) {
+          // the technician chord, not a rating: forget the first key's pending press
+          this.pendingUnsolicited = undefined;
+          this.timers.delete('unsolicited');
+        } else if (button === 5 || button === 1) {
+          // 5 and 1 are also the chord: count the press only if the other key does not follow
+          this.pendingUnsolicited = button;
+          this.arm('unsolicited', now + this.options.chordGraceMs);
+        } else this.unsolicited(button, now);
         break;
       case 'config':
         this.arm('technician-idle', now + this.options.technicianIdleMs);
@@ -294,9 +331,10 @@ export class EvaluatorCore {
   }
 
   private onInvite(now: number): void {
-    this.queueEvent(EventCode.INVITE_PRESSED, 0, '', now);
     if (this.stateName === 'idle') this.startPrompt(Origin.INVITED, '', now);
     else if (this.stateName === 'paused' || this.stateName === 'signed-out' || this.stateName === 'fault') this.refuse(now);
+    // after the prompt took its slot: when the queue is nearly full the event gives way
+    this.queueEvent(EventCode.INVITE_PRESSED, 0, '', now);
   }
 
   /** A press during a prompt: light it at once, queue the EVAL, thank. */
@@ -420,7 +458,7 @@ export class EvaluatorCore {
         // Refine the clock: the hub's time plus half the round trip is "now".
         if (this.clockOffset !== undefined && message.echoedTime > 0) {
           const rtt = this.deviceTime(now) - message.echoedTime;
-          if (rtt >= 0 && rtt < 2000) this.clockOffset = message.senderTime + rtt / 2 - now;
+          if (rtt >= 0 && rtt < 2000 && saneTime(message.senderTime)) this.clockOffset = message.senderTime + rtt / 2 - now;
         }
         break;
       case 'ACK':
@@ -448,7 +486,8 @@ export class EvaluatorCore {
   private onWelcome(hubTime: number, windowName: string, settings: Settings, now: number): void {
     const wasUp = this.session;
     this.session = true;
-    this.clockOffset = hubTime - now;
+    this.clockOffset = saneTime(hubTime) ? hubTime - now : undefined;
+    if (this.clockOffset === undefined) this.log('warn', 'hub time out of range: device clock left unset', { hubTime });
     this.windowName = windowName;
     this.filter.reset(); // PROTOCOL 1.4: the session starts at WELCOME
     this.sender.resetSession();
@@ -469,6 +508,9 @@ export class EvaluatorCore {
       if (!kept) return;
       this.holdNewUntil = now + this.options.keepRetryMs;
       this.log('warn', 'hub asked to keep a message for later', { reason, qid: kept.qid });
+      // "not paired" inside a session: the hub no longer knows us as paired. Say HELLO again,
+      // so a re-pairing is picked up with a WELCOME.
+      if (reason === AckReason.NOT_PAIRED) this.dropSession(now, 'hub says not paired');
       return;
     }
     const item = this.sender.ack(seq);
@@ -590,8 +632,14 @@ export class EvaluatorCore {
         this.enter(this.stateForDuty(), now);
         break;
       case 'combo':
-        if (this.down.has(5) && this.down.has(1)) this.toggleTechnician(now);
+        if (this.down.has(5) && this.down.has(1) && this.stateName !== 'prompt' && this.stateName !== 'thanks') this.toggleTechnician(now);
         break;
+      case 'unsolicited': {
+        const level = this.pendingUnsolicited;
+        this.pendingUnsolicited = undefined;
+        if (level !== undefined && this.stateName === 'idle') this.unsolicited(level, now);
+        break;
+      }
       case 'technician-idle':
         if (this.stateName === 'config') this.toggleTechnician(now);
         break;
@@ -631,6 +679,7 @@ export class EvaluatorCore {
   private enter(next: StateName, now: number): void {
     const previous = this.stateName;
     if (previous === 'thanks') this.timers.delete('thanks');
+    if (next === 'prompt' || next === 'thanks') this.timers.delete('combo'); // a citizen is rating: no technician chord
     if (previous === 'prompt' && next !== 'prompt') this.timers.delete('prompt');
     this.stateName = next;
     if (next === 'thanks') this.arm('thanks', now + this.settings.thanksS * 1000);

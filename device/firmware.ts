@@ -119,7 +119,19 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
   }
 
   private run(commands: Command[]): void {
-    for (const command of commands) this.execute(command);
+    const lost = new Set<unknown>();
+    for (const command of commands) {
+      if (command.kind === 'send' && lost.has(command.packet.message)) continue; // never send what is not on flash
+      if (command.kind === 'append') {
+        const ok = this.persist(() => this.queue!.append(command.item, command.nextCounter));
+        if (!ok) {
+          lost.add(command.item.message);
+          for (const c of this.core!.appendFailed(command.item, 'append failed', this.clock.now())) this.execute(c);
+        }
+        continue;
+      }
+      this.execute(command);
+    }
     this.schedule();
     this.emit('change');
   }
@@ -149,8 +161,7 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
       case 'voice':
         hardware.say(command.text);
         break;
-      case 'append':
-        this.persist(() => this.queue!.append(command.item, command.nextCounter));
+      case 'append': // handled in run(), where a failure can stop its send
         break;
       case 'remove':
         this.persist(() => this.queue!.remove(command.qid));
@@ -159,7 +170,10 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
         this.persist(() => this.queue!.saveSettings(command.settings));
         break;
       case 'self-test':
-        void hardware.selfTest().then((failed) => this.input({ kind: 'self-test-result', failed }));
+        hardware.selfTest().then(
+          (failed) => this.input({ kind: 'self-test-result', failed }),
+          (error: Error) => this.log({ level: 'error', msg: 'self-test failed to run', error: error.message }),
+        );
         break;
       case 'state':
         this.log({ level: 'info', msg: 'state', state: command.state, previous: command.previous });
@@ -197,13 +211,15 @@ export class Firmware extends EventEmitter<FirmwareEvents> {
     }
   }
 
-  private persist(write: () => void): void {
+  private persist(write: () => void): boolean {
     try {
       write();
+      return true;
     } catch (error) {
-      if (!(error instanceof StoreError)) throw error;
-      this.log({ level: 'error', msg: 'queue log write failed', error: error.message });
-      queueMicrotask(() => this.input({ kind: 'storage-failed', reason: error.message }));
+      const message = (error as Error).message;
+      this.log({ level: 'error', msg: 'queue log write failed', error: message });
+      if (!(error instanceof StoreError)) queueMicrotask(() => this.input({ kind: 'storage-failed', reason: message }));
+      return false;
     }
   }
 

@@ -220,15 +220,24 @@ export class QueueLog {
       parts.push(record(KIND_ITEM, body));
     }
     const tmp = `${this.path}.tmp`;
-    const fd = openSync(tmp, 'w');
     let size = 0;
-    for (const part of parts) size += writeSync(fd, part);
-    fsyncSync(fd);
-    closeSync(fd);
-    closeSync(this.fd);
-    renameSync(tmp, this.path);
-    this.fsyncDir();
+    try {
+      const fd = openSync(tmp, 'w');
+      try {
+        for (const part of parts) size += writeSync(fd, part);
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+      renameSync(tmp, this.path);
+      this.fsyncDir();
+    } catch (error) {
+      // The old file and its descriptor are untouched: the log goes on as it was.
+      throw new StoreError('io', `queue log compaction failed: ${(error as Error).message}`);
+    }
+    const old = this.fd;
     this.fd = openSync(this.path, 'r+');
+    closeSync(old);
     this.size = size;
   }
 

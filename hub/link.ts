@@ -81,6 +81,8 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private closed = false;
   /** Start the next frame with a lone 0x00: the device's decoder is waiting to resynchronise. */
   private resync = true;
+  /** Counts HELLOs: an answer computed for an older session is not sent in a newer one. */
+  private sessionNo = 0;
 
   constructor(
     readonly transport: ByteTransport,
@@ -204,8 +206,9 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
         break;
       case 'NACK':
         if (message.reason === NackReason.NO_SESSION) {
-          this.emit('log', { level: 'info', msg: 'device has no session; waiting for HELLO', deviceId });
-          this.welcomed = false;
+          // The device will say HELLO (it does until welcomed); a NACK of an older session's
+          // frame must not unwelcome the current one.
+          this.emit('log', { level: 'info', msg: 'device has no session; waiting for its HELLO', deviceId });
         } else {
           this.emit('log', { level: 'warn', msg: 'device refused a frame', deviceId, reason: message.reason, offendingType: message.offendingType });
         }
@@ -227,6 +230,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
       this.send({ type: 'NACK', reason: NackReason.UNSUPPORTED_VERSION, offendingType: MessageType.HELLO, offendingSeq: 0 });
       return;
     }
+    this.sessionNo++;
     // PROTOCOL 1.4: each HELLO starts a new session on this port. The device has (re)opened
     // its port and discards everything up to its first 0x00: our next frame starts with one.
     this.resync = true;
@@ -262,9 +266,14 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
     if (message.type === 'EVAL') {
       // Idempotent by evaluation id, so a retransmission is simply committed-or-found again.
       const receivedAt = this.deps.now();
+      const session = this.sessionNo;
       this.deps
         .evaluation(deviceId, message, { offsetMs: this.offsetMs, receivedAt })
-        .then((ack) => this.send({ type: 'ACK', status: ack.status, reason: ack.reason }, seq))
+        .then((ack) => {
+          // A new HELLO came while committing: the device renumbered; it will resend, and the
+          // evaluation id makes the resend a duplicate. An old-session ACK could match another message.
+          if (session === this.sessionNo) this.send({ type: 'ACK', status: ack.status, reason: ack.reason }, seq);
+        })
         .catch((error: Error) => {
           this.emit('log', { level: 'error', msg: 'evaluation not stored', deviceId, counter: message.counter, error: error.message });
           this.send({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE }, seq);
@@ -275,9 +284,12 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
       this.send({ type: 'ACK', status: AckStatus.DUPLICATE, reason: 0 }, seq);
       return;
     }
+    const session = this.sessionNo;
     this.deps
       .event(deviceId, message)
-      .then(() => this.send({ type: 'ACK', status: AckStatus.OK, reason: 0 }, seq))
+      .then(() => {
+        if (session === this.sessionNo) this.send({ type: 'ACK', status: AckStatus.OK, reason: 0 }, seq);
+      })
       .catch((error: Error) => {
         this.filter.forget(seq);
         this.emit('log', { level: 'error', msg: 'event not stored', deviceId, error: error.message });

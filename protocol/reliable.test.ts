@@ -81,7 +81,7 @@ describe('ReliableSender', () => {
     expect(sender.size).toBe(1);
   });
 
-  it('a new session renumbers the unacknowledged messages from 1, oldest first, dropping none', () => {
+  it('a new session sends the unacknowledged messages again, oldest first, with fresh seqs, dropping none', () => {
     const sender = new ReliableSender<string>({ window: 2 });
     for (const m of ['a', 'b', 'c']) sender.enqueue(m);
     sender.poll(0); // a=1, b=2 in flight
@@ -91,9 +91,10 @@ describe('ReliableSender', () => {
     sender.resetSession();
     expect(sender.pending()).toEqual(['b', 'c', 'd']);
     expect(sender.poll(2).map((t) => [t.seq, t.item, t.retry])).toEqual([
-      [1, 'b', false],
-      [2, 'c', false],
+      [4, 'b', false],
+      [5, 'c', false],
     ]);
+    expect(sender.ack(2)).toBeUndefined(); // a late ACK of the old session's seq 2 matches nothing
   });
 
   it('requeue keeps a message for later (ACK reason 3 or 4)', () => {

@@ -132,14 +132,28 @@ export class ReliableSender<T> {
   }
 
   /**
-   * A new link session (PROTOCOL 1.4): seq restarts at 1, and every unacknowledged message is
-   * queued again, oldest first, ahead of those still waiting. Nothing is dropped.
+   * A new link session (PROTOCOL 1.4): every unacknowledged message is queued again, oldest
+   * first, ahead of those still waiting. Nothing is dropped. The seq counter keeps running
+   * rather than restarting at 1, so a late ACK from the previous session cannot match a
+   * different message of the new one.
    */
   resetSession(): void {
     const unacked = [...this.inFlight.values()].sort((a, b) => this.age(b.seq) - this.age(a.seq)).map((e) => e.item);
     this.inFlight.clear();
     this.waiting.unshift(...unacked);
-    this.lastSeq = 0;
+  }
+
+  /** Forgets one message wherever it is (its storage failed, so it must not be sent). */
+  remove(item: T): boolean {
+    for (const [seq, entry] of this.inFlight) {
+      if (entry.item === item) {
+        this.inFlight.delete(seq);
+        return true;
+      }
+    }
+    const i = this.waiting.indexOf(item);
+    if (i >= 0) this.waiting.splice(i, 1);
+    return i >= 0;
   }
 
   /** Every unacknowledged message, oldest first (for persistence or display). */
