@@ -69,6 +69,26 @@ export const configSchema = z
       })
       .strict()
       .default({ misuseWindowS: 10 }),
+    /** Extension: platform sync tuning. */
+    sync: z
+      .object({
+        /** A sent batch without a receipt is published again after this, seconds. */
+        republishAfterS: z.int().min(1).max(86_400).default(60),
+        /** Items per batch, at most 500 (PROTOCOL 3). */
+        batchItems: z.int().min(1).max(500).default(500),
+      })
+      .strict()
+      .default({ republishAfterS: 60, batchItems: 500 }),
+    /** Extension: disk safety. */
+    storage: z
+      .object({
+        /** Below this much free space the hub refuses new ratings (devices keep them), MiB. */
+        minFreeMiB: z.int().min(0).default(200),
+        /** Confirmed evaluations older than this are pruned; unsynced ones never are, days. */
+        retentionDays: z.int().min(1).default(730),
+      })
+      .strict()
+      .default({ minFreeMiB: 200, retentionDays: 730 }),
     /** Extension: the hall's complaint phone (投诉举报电话) shown on tablets. */
     complaintPhone: z.string().max(32).default('12345'),
   })

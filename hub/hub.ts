@@ -23,6 +23,9 @@ import {
   type TabletAck,
   type TabletEvaluation,
   DEFAULT_REASONS,
+  DEFAULT_SETTINGS,
+  isTopicSegment,
+  type HallConfig,
 } from '../protocol/index.js';
 import { SerialTransport, type ByteTransport } from '../device/transport.js';
 import { HallBroker } from './broker.js';
@@ -33,6 +36,8 @@ import { DeviceLink, type AckDecision } from './link.js';
 import { discoverHid, discoverSerial } from './discovery.js';
 import { pairDevice, Registry, unpairDevice, DUTY_CODE, type DeviceKind, type StaffOnDuty } from './registry.js';
 import { audit, Store } from './store.js';
+import { PlatformSync } from './sync.js';
+import { statfsSync } from 'node:fs';
 
 export const HUB_VERSION = '0.1.0';
 
@@ -74,6 +79,10 @@ export class Hub {
   private timers: NodeJS.Timeout[] = [];
   private dataVersion = 0;
   private stopped = false;
+  platform: PlatformSync | undefined;
+  /** Free space fell below `storage.minFreeMiB`: new ratings are refused, devices keep them. */
+  storageLow = false;
+  private hallConfig: HallConfig | undefined;
 
   constructor(private readonly options: HubOptions) {
     this.config = options.config;
@@ -119,6 +128,26 @@ export class Hub {
       this.server.listen(this.config.http.port, this.config.http.host, () => resolve());
     });
     this.publishPublicConfig();
+    this.checkStorage();
+    this.timers.push(setInterval(() => this.checkStorage(), 10_000));
+    this.prune();
+    this.timers.push(setInterval(() => this.prune(), 3_600_000));
+    if (this.config.platform.url) {
+      this.platform = new PlatformSync(this.store, {
+        hall: this.hallIdentity(),
+        url: this.config.platform.url,
+        username: this.config.platform.username,
+        password: this.config.platform.password,
+        caFile: this.config.platform.caFile,
+        version: HUB_VERSION,
+        batchItems: this.config.sync.batchItems,
+        republishAfterMs: this.config.sync.republishAfterS * 1000,
+        onConfig: (c) => this.applyHallConfig(c),
+        devices: () => this.devices().map((d) => ({ deviceId: d.deviceId, status: { online: d.online, kind: d.kind, model: d.model, fwVersion: d.fwVersion, windowId: d.windowId, state: d.state, lastSeenAt: d.lastSeenAt, linkErrors: d.linkErrors } })),
+        log: this.log,
+      });
+      this.platform.start();
+    }
     for (const { path, baudRate } of this.config.devices.serial) this.keepOpen(path, baudRate);
     this.dataVersion = this.store.read((db) => db.pragma('data_version', { simple: true }) as number);
     this.timers.push(setInterval(() => this.watchExternalChanges(), 1000));
@@ -133,6 +162,7 @@ export class Hub {
   async stop(): Promise<void> {
     this.stopped = true;
     for (const t of this.timers) clearInterval(t);
+    await this.platform?.stop();
     await Promise.all([...this.links].map((l) => l.close().catch(() => {})));
     await this.broker?.close();
     await new Promise<void>((resolve) => {
@@ -242,6 +272,7 @@ export class Hub {
   }
 
   private async onDeviceEvaluation(link: DeviceLink, deviceId: string, message: Eval, clock: { offsetMs: number | undefined; receivedAt: number }): Promise<AckDecision> {
+    if (this.storageLow) return { status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE }; // the device keeps it
     const pairing = this.registry.pairing(deviceId);
     const staff = pairing ? this.registry.staffAt(pairing.windowId) : undefined;
     const receivedAt = new Date(clock.receivedAt).toISOString();
@@ -289,6 +320,7 @@ export class Hub {
   private afterCommit(result: CommitResult, id: string): AckDecision {
     switch (result.status) {
       case 'ok':
+        this.platform?.notify();
         this.log({ level: 'info', msg: 'evaluation committed', id, rating: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
         if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId, result.record.txnId);
         return { status: AckStatus.OK, reason: AckReason.NONE };
@@ -323,6 +355,7 @@ export class Hub {
   }
 
   private async onTabletEvaluation(tabletId: string, e: TabletEvaluation): Promise<TabletAck> {
+    if (this.storageLow) throw new Error('hub storage is below its free-space floor'); // no PUBACK: the tablet keeps it
     const tablet = this.registry.device(tabletId);
     const windowId = e.windowId ?? tablet?.windowId ?? null;
     const staff = windowId ? this.registry.staffAt(windowId) : undefined;
@@ -414,13 +447,55 @@ export class Hub {
     return this.linkOf(deviceId)?.sendReliable({ type: 'SETTINGS', settings }) ?? false;
   }
 
+  /** Disk floor: below it, refuse new ratings (devices and tablets keep them) and say so. */
+  private checkStorage(): void {
+    try {
+      const fs = statfsSync(this.config.dataDir);
+      const freeMiB = (fs.bavail * fs.bsize) / 1048576;
+      const low = freeMiB < this.config.storage.minFreeMiB;
+      if (low !== this.storageLow) this.log({ level: low ? 'error' : 'info', msg: low ? 'disk nearly full: refusing new ratings, devices keep them' : 'disk space recovered: taking ratings again', freeMiB: Math.round(freeMiB) });
+      this.storageLow = low;
+    } catch (error) {
+      this.log({ level: 'warn', msg: 'cannot read free disk space', error: (error as Error).message });
+    }
+  }
+
+  /** Deletes confirmed evaluations past the retention; never anything unsynced. */
+  private prune(): void {
+    const cutoff = new Date(Date.now() - this.config.storage.retentionDays * 86_400_000).toISOString();
+    void this.store
+      .submit((db) => db.prepare(`DELETE FROM evaluations WHERE sync_state = 'confirmed' AND confirmed_at < ?`).run(cutoff).changes)
+      .then((n) => n > 0 && this.log({ level: 'info', msg: 'pruned confirmed evaluations past retention', count: n }))
+      .catch(() => {});
+  }
+
+  /**
+   * A configuration pushed by the platform (PROTOCOL 3 `config`), already schema-checked. It
+   * is checked for consistency and applied whole, or refused whole (the caller keeps the old).
+   */
+  private async applyHallConfig(config: HallConfig): Promise<void> {
+    const windowIds = new Set(config.windows.map((w) => w.id));
+    for (const w of config.windows) if (!isTopicSegment(w.id)) throw new Error(`window id ${JSON.stringify(w.id)} cannot be a topic segment`);
+    for (const s of config.staff) if (s.windowId && !windowIds.has(s.windowId)) throw new Error(`staff ${s.id} is at window ${s.windowId}, which the config does not list`);
+    this.hallConfig = config;
+    for (const w of config.windows) this.registry.windows.set(w.id, { id: w.id, name: w.name });
+    this.publishPublicConfig();
+    if (config.settings) {
+      for (const d of this.registry.all()) {
+        if (d.kind !== 'evaluator' || !d.paired || d.settings) continue; // a technician's own settings win
+        const pushed = Object.fromEntries(Object.entries(config.settings).filter(([, v]) => v !== undefined));
+        this.linkOf(d.deviceId)?.sendReliable({ type: 'SETTINGS', settings: { ...DEFAULT_SETTINGS, ...pushed } });
+      }
+    }
+  }
+
   private publishPublicConfig(): void {
     const config: PublicConfig = {
       hallId: this.config.hallId,
-      hallName: this.config.hallName,
+      hallName: this.hallConfig?.hallName ?? this.config.hallName,
       windows: [...this.registry.windows.values()],
-      reasons: [...DEFAULT_REASONS],
-      complaintPhone: this.config.complaintPhone,
+      reasons: this.hallConfig?.reasons.length ? this.hallConfig.reasons : [...DEFAULT_REASONS],
+      complaintPhone: this.hallConfig?.complaintPhone ?? this.config.complaintPhone,
       languages: ['zh-CN', 'en'],
       settings: { inactivityS: 60, thanksS: 5 },
     };
@@ -437,7 +512,8 @@ export class Hub {
       version: HUB_VERSION,
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       backlog: sync.backlog.pending + sync.backlog.sent,
-      platformConnected: false,
+      platformConnected: this.platform?.state.connected ?? false,
+      storageLow: this.storageLow,
       devices: { online: devices.filter((d) => d.online).length, total: devices.filter((d) => d.paired).length },
     };
   }
@@ -475,13 +551,18 @@ export class Hub {
 
   sync() {
     const s = this.store.read(syncSummary);
+    const state = this.platform?.state;
     return {
       backlog: { pending: s.pending, sent: s.sent, confirmed: s.confirmed, rejected: s.rejected, notSynced: s.local },
       oldestUnsyncedAt: s.oldestUnsyncedAt,
-      lastPubackAt: null,
-      lastReceiptAt: null,
-      platformConnected: false,
-      platform: this.config.platform.url ? 'configured, not yet connected' : 'none configured: evaluations stay in the local store',
+      lastPubackAt: state?.lastPubackAt ?? null,
+      lastReceiptAt: state?.lastReceiptAt ?? null,
+      platformConnected: state?.connected ?? false,
+      platform: this.config.platform.url ?? null,
+      refusal: state?.refusal ?? null,
+      config: { version: state?.configVersion ?? null, error: state?.configError ?? null },
+      storageLow: this.storageLow,
+      progress: this.platform?.progress() ?? { backlog: s.pending + s.sent, ratePerS: 0, etaS: null, words: 'no platform configured: evaluations stay in the local store' },
     };
   }
 

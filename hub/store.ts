@@ -127,6 +127,30 @@ const MIGRATIONS: string[] = [
     detail TEXT NOT NULL
   );
   `,
+  // 2: the platform outbox: 差评 first, read in pages through partial indexes; alerts; pushed config
+  `
+  ALTER TABLE evaluations ADD COLUMN urgent INTEGER GENERATED ALWAYS AS (level IN (1, 2) AND status = 'accepted') VIRTUAL;
+  ALTER TABLE evaluations ADD COLUMN alerted_at TEXT;
+  CREATE INDEX evaluations_outbox ON evaluations (urgent DESC, received_at) WHERE sync_state = 'pending' AND batch_id IS NULL;
+  CREATE INDEX evaluations_in_flight ON evaluations (batch_id) WHERE sync_state = 'pending' AND batch_id IS NOT NULL;
+  CREATE INDEX evaluations_sent ON evaluations (sent_at) WHERE sync_state = 'sent';
+  CREATE INDEX evaluations_alerts ON evaluations (received_at) WHERE urgent = 1 AND alerted_at IS NULL;
+  CREATE INDEX evaluations_confirmed ON evaluations (confirmed_at) WHERE sync_state = 'confirmed';
+  CREATE TABLE hall_config (
+    version INTEGER NOT NULL,
+    received_at TEXT NOT NULL,
+    config TEXT NOT NULL
+  );
+  CREATE TABLE handling (
+    id INTEGER PRIMARY KEY,
+    evaluation_id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    at TEXT NOT NULL,
+    by TEXT,
+    note TEXT,
+    synced_at TEXT
+  );
+  `,
 ];
 
 export type Db = Database.Database;

@@ -1,0 +1,432 @@
+/**
+ * Sync to the city platform (PROTOCOL 3, DESIGN "Sync"). The outbox is the evaluations table
+ * itself, read in pages through partial indexes, so memory stays flat however long the hall
+ * was offline: `pending` rows are published in batches (差评 first) with QoS 1, become `sent`
+ * on PUBACK and `confirmed` when a receipt lists them; sent rows without a receipt go back
+ * to pending after a timeout. 差评 are also published on `alerts` at once. mqtt.js keeps no
+ * state that matters: every connection is a new client, and a lost one loses nothing.
+ */
+import { readFileSync } from 'node:fs';
+import { EventEmitter } from 'node:events';
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import {
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  PayloadError,
+  parseJson,
+  platformTopics,
+  type DeviceStatus,
+  type Evaluation,
+  type HallConfig,
+  type HallStatus,
+} from '../protocol/index.js';
+import { rowToEvaluation, type HallIdentity } from './evaluations.js';
+import { stmt, type Store } from './store.js';
+
+export interface SyncOptions {
+  hall: HallIdentity;
+  /** `mqtt://`, `mqtts://`, `ws://` or `wss://`. */
+  url: string;
+  username?: string | null;
+  password?: string | null;
+  /** PEM file of the CA that signed the broker's certificate (mqtts, wss). */
+  caFile?: string | null;
+  version: string;
+  /** Items per batch, at most 500 (PROTOCOL 3). Default 500. */
+  batchItems?: number;
+  /** Batches awaiting PUBACK at once. Default 4. */
+  maxInFlight?: number;
+  /** A sent batch without a receipt is published again after this, ms. Default 60,000. */
+  republishAfterMs?: number;
+  /** Reconnect backoff: first wait and cap, ms, with ±50% jitter. Defaults 1000 and 60,000. */
+  reconnectMinMs?: number;
+  reconnectMaxMs?: number;
+  /** Status and device topics are published at most this often, ms. Default 1000. */
+  statusIntervalMs?: number;
+  /** Called for a valid config pushed by the platform. */
+  onConfig?: (config: HallConfig) => Promise<void>;
+  /** Devices for the per-device topics. */
+  devices?: () => { deviceId: string; status: DeviceStatus }[];
+  log?: (entry: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>) => void;
+}
+
+const DEFAULTS = {
+  batchItems: MAX_BATCH_ITEMS,
+  maxInFlight: 4,
+  republishAfterMs: 60_000,
+  reconnectMinMs: 1000,
+  reconnectMaxMs: 60_000,
+  statusIntervalMs: 1000,
+};
+
+export interface SyncEvents {
+  connected: [];
+  disconnected: [];
+  /** Rows confirmed by a receipt. */
+  confirmed: [count: number];
+}
+
+export interface SyncState {
+  connected: boolean;
+  lastConnectedAt: string | null;
+  lastPubackAt: string | null;
+  lastReceiptAt: string | null;
+  /** Why the platform refused us, if it did (bad credentials, an ACL). */
+  refusal: string | null;
+  /** A pushed config that was refused, with the reason. */
+  configError: string | null;
+  configVersion: number | null;
+  /** Confirmations per second over the last minute. */
+  ratePerS: number;
+}
+
+export class PlatformSync extends EventEmitter<SyncEvents> {
+  private readonly options: SyncOptions & typeof DEFAULTS;
+  private client: MqttClient | undefined;
+  private stopped = false;
+  private attempt = 0;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private inFlight = 0;
+  private pumping = false;
+  private batchSeq = 0;
+  private readonly bootId = Date.now().toString(36);
+  private readonly startedAt = new Date().toISOString();
+  private lastStatus = '';
+  private readonly lastDevice = new Map<string, string>();
+  private confirmations: { at: number; n: number }[] = [];
+  readonly state: SyncState = {
+    connected: false,
+    lastConnectedAt: null,
+    lastPubackAt: null,
+    lastReceiptAt: null,
+    refusal: null,
+    configError: null,
+    configVersion: null,
+    ratePerS: 0,
+  };
+
+  constructor(
+    private readonly store: Store,
+    options: SyncOptions,
+  ) {
+    super();
+    this.options = { ...DEFAULTS, ...options };
+    if (this.options.batchItems < 1 || this.options.batchItems > MAX_BATCH_ITEMS) throw new TypeError(`options.batchItems must be 1..${MAX_BATCH_ITEMS}`);
+  }
+
+  start(): void {
+    // Batches and alerts in flight when the hub stopped were never PUBACKed: back to the outbox.
+    this.releaseClaims();
+    const row = this.store.read((db) => db.prepare('SELECT version FROM hall_config ORDER BY version DESC LIMIT 1').get()) as { version: number } | undefined;
+    this.state.configVersion = row?.version ?? null;
+    this.connect();
+    this.timers.push(setInterval(() => this.housekeeping(), Math.min(this.options.republishAfterMs, 5000)));
+    this.timers.push(setInterval(() => this.publishStatus(false), this.options.statusIntervalMs));
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    for (const t of this.timers) clearInterval(t);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.endAsync(true).catch(() => {});
+  }
+
+  /** New ratings were committed: publish alerts at once and pump the outbox. */
+  notify(): void {
+    this.pump();
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const { hall, url } = this.options;
+    const opts: IClientOptions = {
+      clientId: hall.hallId,
+      protocolVersion: 4,
+      clean: true,
+      reconnectPeriod: 0, // reconnects are ours: capped exponential backoff with jitter
+      connectTimeout: 10_000,
+      keepalive: 30,
+      will: { topic: platformTopics.status(hall.hallId), payload: Buffer.from(JSON.stringify({ online: false })), qos: 1, retain: true },
+    };
+    if (this.options.username) opts.username = this.options.username;
+    if (this.options.password) opts.password = this.options.password;
+    if (this.options.caFile) opts.ca = readFileSync(this.options.caFile);
+    const client = mqtt.connect(url, opts);
+    this.client = client;
+    client.on('connect', () => void this.onConnect(client));
+    client.on('message', (topic, payload) => this.onMessage(topic, payload));
+    client.on('error', (error: Error & { code?: number }) => {
+      const refused = typeof error.code === 'number' && error.code > 0;
+      if (refused) this.state.refusal = `the platform broker refused the connection: ${error.message}`;
+      this.log('warn', refused ? 'platform refused the connection' : 'platform connection error', { error: error.message });
+    });
+    client.on('close', () => {
+      if (this.client !== client) return;
+      this.client = undefined;
+      client.end(true);
+      const was = this.state.connected;
+      this.state.connected = false;
+      this.inFlight = 0;
+      // What was published but not PUBACKed stays pending; let it be selected again.
+      this.releaseClaims();
+      if (was) {
+        this.log('warn', 'platform disconnected');
+        this.emit('disconnected');
+      }
+      this.scheduleReconnect();
+    });
+  }
+
+  private releaseClaims(): void {
+    this.store.read((db) => {
+      db.prepare(`UPDATE evaluations SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
+      db.prepare(`UPDATE evaluations SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
+    });
+  }
+
+  private scheduleReconnect(): void {
+    if (this.stopped) return;
+    const base = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** this.attempt);
+    const wait = Math.round(base * (0.5 + Math.random()));
+    this.attempt++;
+    this.reconnectTimer = setTimeout(() => this.connect(), wait);
+  }
+
+  private async onConnect(client: MqttClient): Promise<void> {
+    const { hallId } = this.options.hall;
+    try {
+      const granted = await client.subscribeAsync([platformTopics.receipts(hallId), platformTopics.config(hallId)], { qos: 1 });
+      const denied = granted.filter((g) => g.qos === 128).map((g) => g.topic);
+      if (denied.length > 0) {
+        // An ACL that does not cover this hall's root: publishing would vanish silently.
+        this.state.refusal = `the platform broker refused ${denied.join(', ')}: its credentials do not cover hcp/v1/${hallId}/`;
+        this.log('error', 'platform refused our topics', { denied, hallId });
+        await client.endAsync(true).catch(() => {});
+        return;
+      }
+    } catch (error) {
+      this.log('warn', 'subscribing to the platform failed', { error: (error as Error).message });
+      return;
+    }
+    this.attempt = 0;
+    this.state.connected = true;
+    this.state.refusal = null;
+    this.state.lastConnectedAt = new Date().toISOString();
+    this.log('info', 'platform connected', { url: this.options.url });
+    this.emit('connected');
+    this.lastStatus = '';
+    this.lastDevice.clear();
+    this.publishStatus(true);
+    this.pump();
+  }
+
+  /** Publishes alerts, then batches while the window allows. Pages of at most 500 rows. */
+  private pump(): void {
+    if (this.pumping || !this.client || !this.state.connected) return;
+    this.pumping = true;
+    try {
+      this.publishAlerts();
+      while (this.client && this.state.connected && this.inFlight < this.options.maxInFlight) {
+        if (!this.publishBatch()) break;
+      }
+    } finally {
+      this.pumping = false;
+    }
+  }
+
+  private publishAlerts(): void {
+    const client = this.client!;
+    for (let page = 0; page < 10; page++) {
+      const rows = this.store.read((db) => stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_alerts WHERE urgent = 1 AND alerted_at IS NULL ORDER BY received_at LIMIT 100`).all()) as never[];
+      if (rows.length === 0) return;
+      this.publishAlertPage(client, rows);
+    }
+  }
+
+  private publishAlertPage(client: MqttClient, rows: never[]): void {
+    for (const row of rows) {
+      const e = rowToEvaluation(row, this.options.hall);
+      client.publish(platformTopics.alerts(this.options.hall.hallId), JSON.stringify(e), { qos: 1 }, (error) => {
+        if (error) return; // the claim is released when the connection closes
+        if (this.client !== client) return; // that connection is gone: the claim was released
+        void this.store.submit((db) => stmt(db, `UPDATE evaluations SET alerted_at = ? WHERE id = ? AND alerted_at = 'publishing'`).run(new Date().toISOString(), e.id)).catch(() => {});
+      });
+      // mark as handed to the client so the next pump does not publish it again meanwhile
+      this.store.read((db) => stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`).run(e.id));
+    }
+  }
+
+  /** Selects the next page, claims it for a batch, publishes it. False when nothing is pending. */
+  private publishBatch(): boolean {
+    const { hall, batchItems } = this.options;
+    const rows = this.store.read((db) =>
+      stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_outbox WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY urgent DESC, received_at LIMIT ?`).all(batchItems),
+    ) as never[];
+    if (rows.length === 0) return false;
+    const items: Evaluation[] = [];
+    const sentAt = new Date().toISOString();
+    const batchId = `${hall.hallId}-${this.bootId}-${++this.batchSeq}`;
+    let bytes = 80 + batchId.length + hall.hallId.length;
+    for (const row of rows) {
+      const e = rowToEvaluation(row, hall);
+      const size = Buffer.byteLength(JSON.stringify(e)) + 1;
+      if (items.length > 0 && bytes + size > MAX_BATCH_BYTES) break; // PROTOCOL 3: at most 256 KiB
+      bytes += size;
+      items.push(e);
+    }
+    const ids = items.map((e) => e.id);
+    this.store.read((db) => {
+      const claim = stmt(db, 'UPDATE evaluations SET batch_id = ? WHERE id = ?');
+      db.transaction(() => ids.forEach((id) => claim.run(batchId, id)))();
+    });
+    const payload = JSON.stringify({ batchId, hallId: hall.hallId, sentAt, items });
+    this.inFlight++;
+    const client = this.client!;
+    client.publish(platformTopics.evaluations(hall.hallId), payload, { qos: 1 }, (error) => {
+      if (this.client !== client) return; // that connection is gone; its claims were released
+      this.inFlight--;
+      if (error) {
+        this.log('warn', 'batch not acknowledged', { batchId, error: error.message });
+        return;
+      }
+      const now = new Date().toISOString();
+      this.state.lastPubackAt = now;
+      void this.store
+        .submit((db) => stmt(db, `UPDATE evaluations SET sync_state = 'sent', sent_at = ? WHERE batch_id = ? AND sync_state = 'pending'`).run(now, batchId))
+        .then(() => this.pump())
+        .catch((e: Error) => this.log('error', 'cannot mark a batch sent', { batchId, error: e.message }));
+    });
+    return true;
+  }
+
+  private onMessage(topic: string, payload: Buffer): void {
+    const { hallId } = this.options.hall;
+    if (topic === platformTopics.receipts(hallId)) void this.onReceipt(payload);
+    else if (topic === platformTopics.config(hallId)) void this.onConfig(payload);
+  }
+
+  private async onReceipt(payload: Buffer): Promise<void> {
+    let receipt;
+    try {
+      receipt = parseJson('receipt', payload);
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      this.log('warn', 'platform sent a malformed receipt', { error: error.message });
+      return;
+    }
+    const now = new Date().toISOString();
+    this.state.lastReceiptAt = now;
+    const confirmed = await this.store.submit((db) => {
+      let n = 0;
+      const confirm = stmt(db, `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
+      for (const id of receipt.accepted) n += confirm.run(now, id).changes;
+      const reject = stmt(db, `UPDATE evaluations SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
+      for (const r of receipt.rejected) reject.run(r.reason, r.id);
+      return n;
+    });
+    if (receipt.rejected.length > 0) this.log('warn', 'platform rejected evaluations', { batchId: receipt.batchId, rejected: receipt.rejected.slice(0, 10) });
+    this.confirmations.push({ at: Date.now(), n: confirmed });
+    this.emit('confirmed', confirmed);
+  }
+
+  private async onConfig(payload: Buffer): Promise<void> {
+    if (payload.length === 0) return; // a cleared retained config
+    let config: HallConfig;
+    try {
+      config = parseJson('hall-config', payload);
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      this.state.configError = `refused config: ${error.message}`;
+      this.log('error', 'platform config refused, the previous one is kept', { error: error.message });
+      this.publishStatus(true);
+      return;
+    }
+    if (this.state.configVersion !== null && config.version <= this.state.configVersion) return;
+    try {
+      await this.options.onConfig?.(config);
+      await this.store.submit((db) => db.prepare('INSERT INTO hall_config (version, received_at, config) VALUES (?, ?, ?)').run(config.version, new Date().toISOString(), JSON.stringify(config)));
+      this.state.configVersion = config.version;
+      this.state.configError = null;
+      this.log('info', 'platform config applied', { version: config.version });
+    } catch (error) {
+      this.state.configError = `refused config ${config.version}: ${(error as Error).message}`;
+      this.log('error', 'platform config refused, the previous one is kept', { error: (error as Error).message });
+    }
+    this.publishStatus(true);
+  }
+
+  /** Republishes what waited too long for a receipt, and measures the catch-up rate. */
+  private housekeeping(): void {
+    const cutoff = new Date(Date.now() - this.options.republishAfterMs).toISOString();
+    const moved = this.store.read((db) =>
+      stmt(db, `UPDATE evaluations INDEXED BY evaluations_sent SET sync_state = 'pending', batch_id = NULL WHERE sync_state = 'sent' AND sent_at < ?`).run(cutoff).changes,
+    );
+    if (moved > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved });
+    const since = Date.now() - 60_000;
+    this.confirmations = this.confirmations.filter((c) => c.at >= since);
+    const n = this.confirmations.reduce((sum, c) => sum + c.n, 0);
+    const span = this.confirmations.length > 0 ? Math.max(1, (Date.now() - this.confirmations[0]!.at) / 1000) : 1;
+    this.state.ratePerS = Number((n / span).toFixed(1));
+    this.pump();
+  }
+
+  /** Retained status and device topics, on change and at most once per interval. */
+  publishStatus(force: boolean): void {
+    const client = this.client;
+    if (!client || !this.state.connected) return;
+    const { hallId } = this.options.hall;
+    const backlog = this.store.read((db) => db.prepare(`SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM evaluations WHERE sync_state IN ('pending', 'sent')`).get()) as { n: number; oldest: string | null };
+    const devices = this.options.devices?.() ?? [];
+    const status: HallStatus = {
+      online: true,
+      version: this.options.version,
+      startedAt: this.startedAt,
+      backlog: backlog.n,
+      oldestUnsyncedAt: backlog.oldest,
+      devices: { online: devices.filter((d) => d.status.online).length, total: devices.length },
+      lastSyncAt: this.state.lastReceiptAt,
+    };
+    const text = JSON.stringify(status);
+    if (force || text !== this.lastStatus) {
+      this.lastStatus = text;
+      client.publish(platformTopics.status(hallId), text, { qos: 1, retain: true });
+    }
+    for (const d of devices) {
+      const t = JSON.stringify(d.status);
+      if (!force && this.lastDevice.get(d.deviceId) === t) continue;
+      this.lastDevice.set(d.deviceId, t);
+      try {
+        client.publish(platformTopics.device(hallId, d.deviceId), t, { qos: 1, retain: true });
+      } catch {
+        /* a device id that cannot be a topic segment: not published */
+      }
+    }
+  }
+
+  /** Catch-up progress in a technician's words. */
+  progress(): { backlog: number; ratePerS: number; etaS: number | null; words: string } {
+    const backlog = (this.store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE sync_state IN ('pending', 'sent')`).get()) as { n: number }).n;
+    const rate = this.state.ratePerS;
+    const etaS = backlog === 0 ? 0 : rate > 0 ? Math.ceil(backlog / rate) : null;
+    let words: string;
+    if (backlog === 0) words = 'in sync: nothing waiting for the platform';
+    else if (!this.state.connected) words = `${backlog} evaluations waiting; the platform is not reachable${this.state.refusal ? ` (${this.state.refusal})` : ''}, they are safe on this hub`;
+    else if (etaS === null) words = `${backlog} evaluations waiting; catching up has just started`;
+    else words = `${backlog} evaluations waiting, ${rate} confirmed a second: about ${formatDuration(etaS)} to go`;
+    return { backlog, ratePerS: rate, etaS, words };
+  }
+
+  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data: Record<string, unknown> = {}): void {
+    this.options.log?.({ ...data, level, msg });
+  }
+}
+
+export function formatDuration(seconds: number): string {
+  if (seconds < 90) return `${seconds} s`;
+  if (seconds < 5400) return `${Math.round(seconds / 60)} min`;
+  if (seconds < 172_800) return `${(seconds / 3600).toFixed(1)} h`;
+  return `${(seconds / 86_400).toFixed(1)} days`;
+}
