@@ -73,6 +73,25 @@ async function serve(config: HubConfig): Promise<number> {
   });
 }
 
+interface LiveSync {
+  platformConnected: boolean;
+  refusal: string | null;
+  storageLow: boolean;
+  config: { version: number | null; error: string | null };
+  progress: { words: string };
+}
+
+/** Asks the running hub for catch-up progress (rate and time left live only in its memory). */
+async function liveSync(config: HubConfig): Promise<LiveSync | undefined> {
+  const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '127.0.0.1' : config.http.host;
+  try {
+    const res = await fetch(`http://${host}:${config.http.port}/api/sync`, { headers: { authorization: `Bearer ${config.adminToken}` }, signal: AbortSignal.timeout(2000) });
+    return res.ok ? ((await res.json()) as LiveSync) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 function iso(value: string | undefined, name: string, fallback: string): string {
   if (value === undefined) return fallback;
   const ms = Date.parse(value);
@@ -112,6 +131,7 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
       return changed ? 0 : 1;
     }
     case 'status': {
+      const live = await liveSync(config);
       const s = store.read(syncSummary);
       const devices = store.read(readDevices);
       const recent = (d: { lastSeenAt: string | null }) => d.lastSeenAt && Date.now() - Date.parse(d.lastSeenAt) < 60_000;
@@ -120,6 +140,12 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
       out(`evaluations waiting for the platform: ${s.pending + s.sent} (${s.pending} not yet sent, ${s.sent} sent and awaiting receipt); ${s.confirmed} confirmed; ${s.rejected} rejected by the platform`);
       out(s.oldestUnsyncedAt ? `oldest not yet confirmed: received ${s.oldestUnsyncedAt}` : 'nothing waiting: the hall is in sync');
       out(config.platform.url ? `platform: ${config.platform.url}` : 'platform: none configured, evaluations stay in the local store');
+      if (live) {
+        out(`the hub is running: platform ${live.platformConnected ? 'connected' : 'NOT connected'}; ${live.progress.words}`);
+        if (live.refusal) out(`platform refusal: ${live.refusal}`);
+        if (live.config.error) out(`last pushed config: ${live.config.error}`);
+        if (live.storageLow) out('DISK NEARLY FULL: the hub refuses new ratings (devices keep them) until space is freed');
+      } else out('the hub is not running (or not reachable on its HTTP port): figures above are from its database');
       return 0;
     }
     case 'export': {
