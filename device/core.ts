@@ -470,6 +470,7 @@ export class EvaluatorCore {
       case 'SERVICE':
       case 'STAFF':
       case 'SETTINGS':
+      case 'SELF_TEST':
         this.onReliable(seq, message, now);
         break;
       case 'HELLO':
@@ -552,6 +553,11 @@ export class EvaluatorCore {
       case 'SETTINGS':
         this.applySettings(message.settings);
         this.renderState(now);
+        break;
+      case 'SELF_TEST':
+        // never in front of a citizen: during a prompt or thanks the request is declined
+        if (this.stateName === 'prompt' || this.stateName === 'thanks') this.log('info', 'self-test request declined: a citizen is rating');
+        else this.emit({ kind: 'self-test' });
         break;
       default:
         break;

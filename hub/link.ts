@@ -217,6 +217,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
       case 'SERVICE':
       case 'STAFF':
       case 'SETTINGS':
+      case 'SELF_TEST':
         this.stats.refused++;
         this.emit('log', { level: 'warn', msg: 'hub-to-device message received from a device', deviceId, type: message.type });
         break;

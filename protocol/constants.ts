@@ -9,6 +9,8 @@ export const MessageType = {
   SERVICE: 0x10,
   STAFF: 0x11,
   SETTINGS: 0x12,
+  /** Extension of PROTOCOL 1.3: run the self-test now (technician page); answered by EVENT 4. */
+  SELF_TEST: 0x13,
   EVAL: 0x20,
   EVENT: 0x21,
   ACK: 0x30,
@@ -23,7 +25,7 @@ export function messageName(type: number): MessageName | undefined {
 }
 
 /** Messages that carry a non-zero seq and are answered with ACK (PROTOCOL 1.3). */
-export const RELIABLE: ReadonlySet<MessageName> = new Set(['SERVICE', 'STAFF', 'SETTINGS', 'EVAL', 'EVENT']);
+export const RELIABLE: ReadonlySet<MessageName> = new Set(['SERVICE', 'STAFF', 'SETTINGS', 'SELF_TEST', 'EVAL', 'EVENT']);
 
 /** Who sends each message. */
 export const DIRECTION: Readonly<Record<MessageName, 'device' | 'hub' | 'either'>> = {
@@ -35,6 +37,7 @@ export const DIRECTION: Readonly<Record<MessageName, 'device' | 'hub' | 'either'
   SERVICE: 'hub',
   STAFF: 'hub',
   SETTINGS: 'hub',
+  SELF_TEST: 'hub',
   EVAL: 'device',
   EVENT: 'device',
   ACK: 'either',

@@ -84,6 +84,9 @@ export interface SettingsMessage {
   type: 'SETTINGS';
   settings: Settings;
 }
+export interface SelfTest {
+  type: 'SELF_TEST';
+}
 export interface Eval {
   type: 'EVAL';
   counter: number;
@@ -111,7 +114,7 @@ export interface Nack {
   offendingSeq: number;
 }
 
-export type Message = Hello | Welcome | Ping | Pong | State | Service | Staff | SettingsMessage | Eval | Event | Ack | Nack;
+export type Message = Hello | Welcome | Ping | Pong | State | Service | Staff | SettingsMessage | SelfTest | Eval | Event | Ack | Nack;
 export type MessageOf<N extends MessageName> = Extract<Message, { type: N }>;
 
 /** A message with the seq of its frame: 0 for unreliable messages, the acknowledged seq for ACK. */
@@ -150,6 +153,7 @@ export const LAYOUTS: Readonly<Record<MessageName, readonly FieldSpec[]>> = {
   SERVICE: [f('event', 'u8', [1, 3]), f('txnId', 'str'), f('matterCode', 'str'), f('matterName', 'str')],
   STAFF: [f('duty', 'u8', [0, 2]), f('staffId', 'str'), f('staffName', 'str'), f('staffTitle', 'str')],
   SETTINGS: [f('settings', 'settings')],
+  SELF_TEST: [],
   EVAL: [
     f('counter', 'u32', [1, 0xffffffff]),
     f('level', 'u8', [0, 5]),

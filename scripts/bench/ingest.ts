@@ -122,6 +122,7 @@ export class BenchEvaluator extends EventEmitter<BenchEvaluatorEvents> {
       case 'SERVICE':
       case 'STAFF':
       case 'SETTINGS':
+      case 'SELF_TEST':
         this.send({ type: 'ACK', status: this.filter.accept(seq) === 'duplicate' ? AckStatus.DUPLICATE : AckStatus.OK, reason: 0 }, seq);
         break;
       case 'HELLO':
