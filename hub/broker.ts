@@ -11,6 +11,10 @@ import { PayloadError, hallTopics, parseHallTopic, parseJson, tabletMayPublish, 
 
 export interface BrokerDeps {
   hallId: string;
+  /** The dashboard logs in as `dashboard` with the admin token and may only subscribe. */
+  checkDashboard(password: string): boolean;
+  /** A suggestion (意见建议) from a tablet. */
+  suggestion(tabletId: string, text: string, contact: string | null): Promise<void>;
   checkTablet(tabletId: string, token: string): boolean;
   /** Commits a tablet's evaluation; resolves after the commit with the ack to publish. */
   tabletEvaluation(tabletId: string, evaluation: TabletEvaluation): Promise<TabletAck>;
@@ -38,6 +42,11 @@ export class HallBroker {
     this.aedes = aedes;
     const { hallId } = deps;
     aedes.authenticate = (client, username, password, done) => {
+      if (username === 'dashboard' && password && deps.checkDashboard(password.toString('utf8'))) {
+        (client as Client & { dashboard?: boolean }).dashboard = true;
+        done(null, true);
+        return;
+      }
       const tabletId = username ?? '';
       if (tabletId && password && deps.checkTablet(tabletId, password.toString('utf8'))) {
         (client as Client & { tabletId?: string }).tabletId = tabletId;
@@ -50,6 +59,12 @@ export class HallBroker {
     };
     aedes.authorizeSubscribe = (client, subscription, done) => {
       const tabletId = (client as Client & { tabletId?: string }).tabletId;
+      const dashboard = (client as Client & { dashboard?: boolean }).dashboard;
+      const topic = subscription.topic;
+      if (dashboard && (topic.startsWith(`hall/${hallId}/dashboard/`) || topic.startsWith(`hall/${hallId}/public/`))) {
+        done(null, subscription);
+        return;
+      }
       if (tabletId && tabletMaySubscribe(hallId, tabletId, subscription.topic)) {
         done(null, subscription);
         return;
@@ -73,6 +88,10 @@ export class HallBroker {
       const parsed = parseHallTopic(packet.topic);
       if (parsed?.kind === 'tablet' && parsed.leaf === 'evaluations') {
         this.onEvaluation(tabletId, packet, deps, done);
+        return;
+      }
+      if (packet.topic === `hall/${hallId}/tablets/${tabletId}/suggestions`) {
+        this.onSuggestion(tabletId, packet, deps, done);
         return;
       }
       done(null);
@@ -117,6 +136,27 @@ export class HallBroker {
         deps.log({ level: 'error', msg: 'tablet evaluation not stored', tabletId, error: error.message });
         done(error); // no PUBACK: the tablet keeps it and resends
       },
+    );
+  }
+
+  private onSuggestion(tabletId: string, packet: PublishPacket, deps: BrokerDeps, done: (error?: Error | null) => void): void {
+    let text = '';
+    let contact: string | null = null;
+    try {
+      const value = JSON.parse(packet.payload.toString()) as { text?: unknown; contact?: unknown };
+      if (typeof value.text === 'string') text = [...value.text].slice(0, 500).join('').trim();
+      if (typeof value.contact === 'string' && /^1[3-9][0-9]{9}$/.test(value.contact)) contact = value.contact;
+    } catch {
+      /* malformed: refused below */
+    }
+    if (!text) {
+      this.refusals.payload++;
+      done(null);
+      return;
+    }
+    deps.suggestion(tabletId, text, contact).then(
+      () => done(null),
+      (error: Error) => done(error),
     );
   }
 

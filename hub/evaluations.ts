@@ -199,7 +199,14 @@ export function listEvaluations(db: Db, hall: HallIdentity, options: { since?: s
   return rows.map((row) => ({ ...rowToEvaluation(row, hall), contact: maskContact(row.contact), status: row.status, refusal: row.refusal, syncState: row.sync_state }));
 }
 
-export const STAT_GROUPS = { window: 'window_id', staff: 'staff_id', matter: 'matter_code', channel: 'channel' } as const;
+export const STAT_GROUPS = {
+  window: 'window_id',
+  staff: 'staff_id',
+  matter: 'matter_code',
+  channel: 'channel',
+  /** Extension: per hour in China Standard Time, for the dashboard's chart. */
+  hour: `strftime('%Y-%m-%dT%H:00', evaluated_at, '+8 hours')`,
+} as const;
 export type StatGroup = keyof typeof STAT_GROUPS;
 
 export interface StatRow {

@@ -38,6 +38,9 @@ const staffBody = z
     staffTitle: z.string().max(64).optional(),
   })
   .strict();
+const handlingBody = z
+  .object({ step: z.enum(['acknowledged', 'called-back', 'resolved']), by: z.string().max(64).optional(), note: z.string().max(500).optional() })
+  .strict();
 const pairBody = z.object({ windowId: z.string().min(1).max(64), kind: z.enum(['evaluator', 'tablet']).optional() }).strict();
 
 /** Validates a body; the first problem is a 400 naming the field. */
@@ -218,6 +221,37 @@ export function createApi(hub: Hub, adminToken: string) {
       },
     },
     { method: 'GET', pattern: /^\/api\/audit$/, admin: true, handler: async () => ({ body: { audit: hub.audit(200) } }) },
+    { method: 'GET', pattern: /^\/api\/hall$/, admin: true, handler: async () => ({ body: hub.publicInfo() }) },
+    {
+      method: 'GET',
+      pattern: /^\/api\/dissatisfied$/,
+      admin: true,
+      handler: async ({ url }) => ({ body: { dissatisfied: hub.dissatisfied(isoParam(url, 'since', new Date(Date.now() - 30 * 86_400_000).toISOString())) } }),
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/evaluations\/([^/]+)\/handling$/,
+      admin: true,
+      handler: async ({ req, params }) => {
+        const id = decodeSegment('evaluationId', params[0]!);
+        const body = validate(handlingBody, await readJson(req));
+        const done = await hub.recordHandling(id, body.step, body.by ?? null, body.note ?? null);
+        if (!done) throw new HttpError(404, 'unknown-evaluation', `no 差评 ${JSON.stringify(id)} in this hall`);
+        return { status: 201, body: { evaluationId: id, step: body.step, at: done.at } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/devices\/([^/]+)\/self-test$/,
+      admin: true,
+      handler: async ({ params }) => {
+        const deviceId = deviceParam(params[0]!);
+        const device = hub.registry.device(deviceId);
+        if (!device || device.kind !== 'evaluator') throw new HttpError(404, 'unknown-device', `no evaluator ${deviceId}`);
+        return { status: 202, body: { deviceId, delivered: await hub.selfTest(deviceId, 'api') } };
+      },
+    },
+    { method: 'GET', pattern: /^\/api\/suggestions$/, admin: true, handler: async () => ({ body: { suggestions: hub.suggestions(200) } }) },
   ];
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {

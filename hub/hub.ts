@@ -4,6 +4,10 @@
  * edges; everything it composes takes them as arguments.
  */
 import { createServer, type Server } from 'node:http';
+import { timingSafeEqual } from 'node:crypto';
+import { servePage } from './pages.js';
+import { dueAt } from './deadlines.js';
+import { maskContact } from './evaluations.js';
 import type { AddressInfo } from 'node:net';
 import {
   AckReason,
@@ -92,6 +96,7 @@ export class Hub {
     const api = createApi(this, this.config.adminToken);
     this.server = createServer((req, res) => {
       api(req, res)
+        .then(async (handled) => handled || (await servePage(req, res)))
         .then((handled) => {
           if (handled) return;
           res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
@@ -112,6 +117,16 @@ export class Hub {
       hallId: this.config.hallId,
       checkTablet: (id, token) => this.registry.tabletToken(id, token),
       tabletEvaluation: (id, e) => this.onTabletEvaluation(id, e),
+      checkDashboard: (password) => {
+        const a = Buffer.from(password);
+        const b = Buffer.from(this.config.adminToken);
+        return a.length === b.length && timingSafeEqual(a, b);
+      },
+      suggestion: async (tabletId, text, contact) => {
+        await this.store.submit((db) => db.prepare('INSERT INTO suggestions (tablet_id, text, contact, at) VALUES (?, ?, ?, ?)').run(tabletId, text, contact, new Date().toISOString()));
+        this.log({ level: 'info', msg: 'suggestion received', tabletId });
+        this.broker.publish(`hall/${this.config.hallId}/dashboard/suggestion`, { tabletId, text, at: new Date().toISOString() }, false);
+      },
       rejected: (id, payload, reason) => this.reject(id, payload, reason),
       log: this.log,
     });
@@ -321,6 +336,7 @@ export class Hub {
     switch (result.status) {
       case 'ok':
         this.platform?.notify();
+        this.broker?.publish(`hall/${this.config.hallId}/dashboard/evaluation`, { ...result.record, contact: maskContact(result.record.contact) }, false);
         this.log({ level: 'info', msg: 'evaluation committed', id, rating: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
         if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId, result.record.txnId);
         return { status: AckStatus.OK, reason: AckReason.NONE };
@@ -500,6 +516,64 @@ export class Hub {
       settings: { inactivityS: 60, thanksS: 5 },
     };
     this.broker.publish(hallTopics.publicConfig(this.config.hallId), config, true);
+  }
+
+  async selfTest(deviceId: string, actor: string): Promise<boolean> {
+    await this.store.submit((db) => audit(db, actor, 'self-test', { deviceId }));
+    return this.linkOf(deviceId)?.sendReliable({ type: 'SELF_TEST' }) ?? false;
+  }
+
+  /** A 差评 handling step (acknowledged, called back, resolved), stored and synced. */
+  async recordHandling(evaluationId: string, step: string, by: string | null, note: string | null): Promise<{ at: string } | undefined> {
+    const at = new Date().toISOString();
+    const found = await this.store.submit((db) => {
+      const e = db.prepare(`SELECT 1 FROM evaluations WHERE id = ? AND urgent = 1`).get(evaluationId);
+      if (!e) return false;
+      db.prepare('INSERT INTO handling (evaluation_id, step, at, by, note) VALUES (?, ?, ?, ?, ?)').run(evaluationId, step, at, by, note);
+      audit(db, by ?? 'dashboard', 'handling', { evaluationId, step });
+      return true;
+    });
+    if (!found) return undefined;
+    this.platform?.notify();
+    this.broker.publish(`hall/${this.config.hallId}/dashboard/handling`, { evaluationId, step, at, by }, false);
+    return { at };
+  }
+
+  /** The hall's 差评 with their handling steps and deadlines, newest first. */
+  dissatisfied(since: string) {
+    const matters = new Map((this.hallConfig?.matters ?? []).map((m) => [m.code, m]));
+    const days = this.hallConfig?.handlingDays ?? { normal: 2, complex: 10 };
+    const calendar = this.hallConfig?.calendar ?? { holidays: [], workdays: [] };
+    return this.store.read((db) => {
+      const rows = db.prepare(`SELECT id FROM evaluations WHERE urgent = 1 AND received_at >= ? ORDER BY received_at DESC LIMIT 500`).all(since) as { id: string }[];
+      const steps = db.prepare('SELECT step, at, by, note FROM handling WHERE evaluation_id = ? ORDER BY id');
+      const list = listEvaluations(db, this.hallIdentity(), { since, limit: 5000 }).filter((e) => e.level >= 1 && e.level <= 2 && e.status === 'accepted');
+      const byId = new Map(list.map((e) => [e.id, e]));
+      return rows.flatMap(({ id }) => {
+        const e = byId.get(id);
+        if (!e) return [];
+        const complex = !!(e.matterCode && matters.get(e.matterCode)?.complex);
+        const handling = steps.all(id) as { step: string; at: string; by: string | null; note: string | null }[];
+        return [{ evaluation: e, complex, dueAt: dueAt(e.receivedAt, complex ? days.complex : days.normal, calendar), handling, resolved: handling.some((h) => h.step === 'resolved') }];
+      });
+    });
+  }
+
+  suggestions(limit: number) {
+    return this.store.read((db) => (db.prepare('SELECT tablet_id AS tabletId, text, at FROM suggestions ORDER BY id DESC LIMIT ?').all(limit) as unknown[]));
+  }
+
+  /** What the dashboard and technician pages need to know about the hall. */
+  publicInfo() {
+    return {
+      hallId: this.config.hallId,
+      hallName: this.hallConfig?.hallName ?? this.config.hallName,
+      windows: [...this.registry.windows.values()],
+      staff: this.hallConfig?.staff ?? [],
+      handlingDays: this.hallConfig?.handlingDays ?? { normal: 2, complex: 10 },
+      calendar: this.hallConfig?.calendar ?? { holidays: [], workdays: [] },
+      complaintPhone: this.hallConfig?.complaintPhone ?? this.config.complaintPhone,
+    };
   }
 
   // ---- reads ----

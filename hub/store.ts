@@ -151,6 +151,17 @@ const MIGRATIONS: string[] = [
     synced_at TEXT
   );
   `,
+  // 3: suggestions (意见建议) left on the tablet
+  `
+  CREATE TABLE suggestions (
+    id INTEGER PRIMARY KEY,
+    tablet_id TEXT NOT NULL,
+    text TEXT NOT NULL,
+    contact TEXT,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX handling_evaluation ON handling (evaluation_id);
+  `,
 ];
 
 export type Db = Database.Database;

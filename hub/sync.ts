@@ -184,6 +184,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     this.store.read((db) => {
       db.prepare(`UPDATE evaluations SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
       db.prepare(`UPDATE evaluations SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
+      db.prepare(`UPDATE handling SET synced_at = NULL WHERE synced_at = 'publishing'`).run();
     });
   }
 
@@ -229,6 +230,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     this.pumping = true;
     try {
       this.publishAlerts();
+      this.publishHandling();
       while (this.client && this.state.connected && this.inFlight < this.options.maxInFlight) {
         if (!this.publishBatch()) break;
       }
@@ -243,6 +245,21 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       const rows = this.store.read((db) => stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_alerts WHERE urgent = 1 AND alerted_at IS NULL ORDER BY received_at LIMIT 100`).all()) as never[];
       if (rows.length === 0) return;
       this.publishAlertPage(client, rows);
+    }
+  }
+
+  /** 差评 handling steps recorded at the hall (PROTOCOL 3 `handling`). */
+  private publishHandling(): void {
+    const client = this.client!;
+    const { hallId } = this.options.hall;
+    const rows = this.store.read((db) => db.prepare(`SELECT id, evaluation_id, step, at, by, note FROM handling WHERE synced_at IS NULL ORDER BY id LIMIT 100`).all()) as { id: number; evaluation_id: string; step: string; at: string; by: string | null; note: string | null }[];
+    for (const r of rows) {
+      const step = { evaluationId: r.evaluation_id, hallId, step: r.step, at: r.at, ...(r.by ? { by: r.by } : {}), ...(r.note ? { note: r.note } : {}) };
+      this.store.read((db) => db.prepare(`UPDATE handling SET synced_at = 'publishing' WHERE id = ?`).run(r.id));
+      client.publish(platformTopics.handling(hallId), JSON.stringify(step), { qos: 1 }, (error) => {
+        if (error || this.client !== client) return;
+        void this.store.submit((db) => db.prepare(`UPDATE handling SET synced_at = ? WHERE id = ? AND synced_at = 'publishing'`).run(new Date().toISOString(), r.id)).catch(() => {});
+      });
     }
   }
 

@@ -13,7 +13,7 @@ function segment(name: string, value: string): string {
   return value;
 }
 
-export const TABLET_LEAVES = ['session', 'evaluations', 'acks'] as const;
+export const TABLET_LEAVES = ['session', 'evaluations', 'acks', 'suggestions'] as const;
 export type TabletLeaf = (typeof TABLET_LEAVES)[number];
 
 export const hallTopics = {

@@ -1,0 +1,78 @@
+/**
+ * The kiosk, dashboard and technician pages, served by the hub (DESIGN "Hall tablet": a
+ * tablet, a browser and the tests all load the same pages). Each page is an HTML file in
+ * `kiosk-ui/pages/` and a TypeScript entry bundled for the browser by esbuild on first
+ * request (cached), so the pages share the project's catalogue and protocol code.
+ */
+import { readFile } from 'node:fs/promises';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+
+const ROOT = new URL('../kiosk-ui/pages/', import.meta.url).pathname;
+const PAGES: Record<string, string> = { '/tablet': 'tablet.html', '/dashboard': 'dashboard.html', '/tech': 'technician.html' };
+const require = createRequire(import.meta.url);
+
+const bundles = new Map<string, Promise<string>>();
+
+function bundle(name: string): Promise<string> {
+  let p = bundles.get(name);
+  if (!p) {
+    p = build({
+      entryPoints: [join(ROOT, `${name}.ts`)],
+      bundle: true,
+      write: false,
+      format: 'esm',
+      target: 'chrome100',
+      minify: true,
+      sourcemap: false,
+      logLevel: 'silent',
+    }).then((r) => r.outputFiles[0]!.text);
+    p.catch(() => bundles.delete(name)); // a broken build is retried on the next request
+    bundles.set(name, p);
+  }
+  return p;
+}
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  res.writeHead(status, {
+    'content-type': type,
+    'cache-control': 'no-cache',
+    'x-content-type-options': 'nosniff',
+    'referrer-policy': 'no-referrer',
+  });
+  res.end(body);
+}
+
+/** Serves a page or asset; false when the path is not one of ours. */
+export async function servePage(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') return false;
+  const path = new URL(req.url ?? '/', 'http://hub').pathname;
+  if (path === '/') {
+    res.writeHead(302, { location: '/tablet' });
+    res.end();
+    return true;
+  }
+  const page = PAGES[path];
+  if (page) {
+    send(res, 200, 'text/html; charset=utf-8', await readFile(join(ROOT, page)));
+    return true;
+  }
+  const asset = /^\/assets\/([a-z-]+)\.(js|css)$/.exec(path);
+  if (asset) {
+    const [, name, ext] = asset;
+    try {
+      if (ext === 'css') send(res, 200, 'text/css; charset=utf-8', await readFile(join(ROOT, `${name}.css`)));
+      else send(res, 200, 'text/javascript; charset=utf-8', await bundle(name!));
+    } catch {
+      send(res, 404, 'text/plain; charset=utf-8', `no asset ${path}`);
+    }
+    return true;
+  }
+  if (path === '/vendor/mqtt.min.js') {
+    send(res, 200, 'text/javascript; charset=utf-8', await readFile(require.resolve('mqtt/dist/mqtt.min.js')));
+    return true;
+  }
+  return false;
+}
