@@ -587,7 +587,6 @@ export class Hub {
       uptimeS: Math.round((Date.now() - this.startedAt) / 1000),
       backlog: sync.backlog.pending + sync.backlog.sent,
       platformConnected: this.platform?.state.connected ?? false,
-      storageLow: this.storageLow,
       devices: { online: devices.filter((d) => d.online).length, total: devices.filter((d) => d.paired).length },
     };
   }
