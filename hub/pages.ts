@@ -7,12 +7,15 @@
 import { readFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
 
 const ROOT = new URL('../kiosk-ui/pages/', import.meta.url).pathname;
 const PAGES: Record<string, string> = { '/tablet': 'tablet.html', '/dashboard': 'dashboard.html', '/tech': 'technician.html' };
 const require = createRequire(import.meta.url);
+
+/** mqtt.js's browser build (its package exports do not list the dist files, so by path). */
+const MQTT_BROWSER_BUNDLE = join(dirname(require.resolve('mqtt')), '..', 'dist', 'mqtt.min.js');
 
 const bundles = new Map<string, Promise<string>>();
 
@@ -70,8 +73,13 @@ export async function servePage(req: IncomingMessage, res: ServerResponse): Prom
     }
     return true;
   }
+  if (path === '/favicon.ico') {
+    res.writeHead(204);
+    res.end();
+    return true;
+  }
   if (path === '/vendor/mqtt.min.js') {
-    send(res, 200, 'text/javascript; charset=utf-8', await readFile(require.resolve('mqtt/dist/mqtt.min.js')));
+    send(res, 200, 'text/javascript; charset=utf-8', await readFile(MQTT_BROWSER_BUNDLE));
     return true;
   }
   return false;

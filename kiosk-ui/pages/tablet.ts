@@ -1,0 +1,347 @@
+/// <reference lib="dom" />
+/**
+ * The citizen's evaluation page on the hall tablet (DESIGN "Hall tablet", PROTOCOL 2). It
+ * talks MQTT over WebSocket to the hub, keeps every rating in localStorage until the hub's
+ * ack says it is committed, and resends after any outage: nothing a citizen entered is lost.
+ */
+import { setLang, t, translate, type Key, type Lang } from './i18n.js';
+
+interface MqttClient {
+  connected: boolean;
+  on(event: 'connect' | 'close' | 'offline', cb: () => void): void;
+  on(event: 'error', cb: (e: Error) => void): void;
+  on(event: 'message', cb: (topic: string, payload: Uint8Array) => void): void;
+  subscribe(topics: string[], opts: { qos: 1 }): void;
+  publish(topic: string, payload: string, opts: { qos: 1 }, cb?: (e?: Error) => void): void;
+}
+declare const mqtt: { connect(url: string, opts: Record<string, unknown>): MqttClient };
+
+interface Reason {
+  code: string;
+  zh: string;
+  en: string;
+}
+interface Session {
+  txnId?: string;
+  windowId?: string;
+  staffId?: string;
+  staffName?: string;
+  matterCode?: string;
+  matterName?: string;
+}
+interface Outgoing {
+  id: string;
+  level: number;
+  reasons: string[];
+  comment: string;
+  contact?: string;
+  txnId?: string;
+  windowId?: string;
+  staffId?: string;
+  evaluatedAt: string;
+}
+
+const KEYS = { tablet: 'hcp.tablet', counter: 'hcp.counter', outbox: 'hcp.outbox', lang: 'hcp.lang' } as const;
+const LEVELS = [5, 4, 3, 2, 1] as const;
+const MOBILE = /^1[3-9][0-9]{9}$/;
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const state = {
+  hallId: '',
+  creds: undefined as { id: string; token: string } | undefined,
+  reasons: [] as Reason[],
+  session: {} as Session,
+  inactivityS: 60,
+  thanksS: 5,
+  level: 0,
+  chosenReasons: new Set<string>(),
+  client: undefined as MqttClient | undefined,
+  idleTimer: 0,
+};
+
+// ---- storage: the outbox survives reloads and outages ----
+function outbox(): Outgoing[] {
+  try {
+    return JSON.parse(localStorage.getItem(KEYS.outbox) ?? '[]') as Outgoing[];
+  } catch {
+    return [];
+  }
+}
+function saveOutbox(items: Outgoing[]): void {
+  localStorage.setItem(KEYS.outbox, JSON.stringify(items));
+  renderConnection();
+}
+function nextId(tabletId: string): string {
+  const n = Number(localStorage.getItem(KEYS.counter) ?? '0') + 1;
+  localStorage.setItem(KEYS.counter, String(n)); // persisted before use: an id is never reused
+  return `${tabletId}-${n}`;
+}
+
+// ---- screens ----
+type Screen = 'setup' | 'start' | 'detail' | 'thanks';
+function show(screen: Screen): void {
+  for (const s of ['setup', 'start', 'detail', 'thanks'] as const) $(`screen-${s}`).hidden = s !== screen;
+  document.body.dataset['screen'] = screen;
+  armIdle();
+}
+
+function face(level: number): string {
+  // mouth curve from a frown (1) to a broad smile (5); the word below is the real cue
+  const curve = [0, -14, -7, 0, 8, 16][level]!;
+  const mouth = `M 30 ${66 - curve / 2} Q 50 ${66 + curve} 70 ${66 - curve / 2}`;
+  return `<svg viewBox="0 0 100 100" aria-hidden="true" class="face"><circle cx="50" cy="50" r="46" fill="currentColor" opacity="0.15"/><circle cx="50" cy="50" r="46" fill="none" stroke="currentColor" stroke-width="5"/><circle cx="35" cy="40" r="6" fill="currentColor"/><circle cx="65" cy="40" r="6" fill="currentColor"/><path d="${mouth}" fill="none" stroke="currentColor" stroke-width="6" stroke-linecap="round"/></svg>`;
+}
+
+function renderChoices(): void {
+  const box = $('choices');
+  box.setAttribute('aria-label', t('appTitle'));
+  box.innerHTML = '';
+  for (const level of LEVELS) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = `choice level-${level}`;
+    b.dataset['level'] = String(level);
+    b.innerHTML = `${face(level)}<span class="word">${t(`level${level}` as Key)}</span>`;
+    b.addEventListener('click', () => choose(level));
+    box.appendChild(b);
+  }
+}
+
+function renderStart(): void {
+  const s = state.session;
+  const offered = !!s.txnId;
+  $('prompt').textContent = t(offered ? 'rateTxn' : 'rateHall');
+  $('txn').hidden = !offered;
+  $('txn-window').textContent = s.windowId ?? '';
+  $('txn-clerk').textContent = s.staffName || '—';
+  $('txn-matter').textContent = s.matterName || '—';
+}
+
+function renderReasons(): void {
+  const box = $('reasons');
+  box.innerHTML = '';
+  for (const r of state.reasons) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = 'chip';
+    b.dataset['reason'] = r.code;
+    const on = state.chosenReasons.has(r.code);
+    b.setAttribute('aria-pressed', String(on));
+    b.textContent = `${on ? '✓ ' : ''}${document.documentElement.lang === 'en' ? r.en : r.zh}`;
+    b.addEventListener('click', () => {
+      if (state.chosenReasons.has(r.code)) state.chosenReasons.delete(r.code);
+      else state.chosenReasons.add(r.code);
+      renderReasons();
+    });
+    box.appendChild(b);
+  }
+}
+
+function renderConnection(): void {
+  const connected = !!state.client?.connected;
+  const waiting = outbox().length;
+  const el = $('conn');
+  el.dataset['state'] = connected ? 'online' : 'offline';
+  el.textContent = connected ? (waiting ? t('pending', { n: waiting }) : t('online')) : t('offline');
+}
+
+function renderAll(): void {
+  translate();
+  renderChoices();
+  renderStart();
+  renderReasons();
+  renderConnection();
+  if (state.level) $('chosen-level').textContent = t(`level${state.level}` as Key);
+}
+
+// ---- the citizen's flow ----
+function choose(level: number): void {
+  state.level = level;
+  if (level >= 4) {
+    submit([], '', undefined);
+    return;
+  }
+  state.chosenReasons.clear();
+  ($('comment') as HTMLTextAreaElement).value = '';
+  ($('phone') as HTMLInputElement).value = '';
+  ($('consent') as HTMLInputElement).checked = false;
+  $('detail-error').textContent = '';
+  $('chosen-level').textContent = t(`level${level}` as Key);
+  renderReasons();
+  show('detail');
+}
+
+function submitDetail(): void {
+  const phone = ($('phone') as HTMLInputElement).value.trim();
+  const consent = ($('consent') as HTMLInputElement).checked;
+  if (phone && !MOBILE.test(phone)) {
+    $('detail-error').textContent = t('phoneInvalid');
+    return;
+  }
+  if (phone && !consent) {
+    $('detail-error').textContent = t('consentNeeded');
+    return;
+  }
+  const comment = [...($('comment') as HTMLTextAreaElement).value.trim()].slice(0, 500).join('');
+  submit([...state.chosenReasons], comment, phone && consent ? phone : undefined);
+}
+
+function submit(reasons: string[], comment: string, contact: string | undefined): void {
+  const creds = state.creds;
+  if (!creds) return;
+  const s = state.session;
+  const item: Outgoing = {
+    id: nextId(creds.id),
+    level: state.level,
+    reasons,
+    comment,
+    ...(contact ? { contact } : {}),
+    ...(s.txnId ? { txnId: s.txnId } : {}),
+    ...(s.windowId ? { windowId: s.windowId } : {}),
+    ...(s.staffId ? { staffId: s.staffId } : {}),
+    evaluatedAt: new Date().toISOString(),
+  };
+  saveOutbox([...outbox(), item]); // kept until the hub's ack: never lost
+  send(item);
+  state.session = {};
+  state.level = 0;
+  show('thanks');
+  window.setTimeout(() => {
+    if (document.body.dataset['screen'] === 'thanks') {
+      renderStart();
+      show('start');
+    }
+  }, state.thanksS * 1000);
+}
+
+function send(item: Outgoing): void {
+  const c = state.client;
+  if (!c?.connected || !state.hallId || !state.creds) return;
+  c.publish(`hall/${state.hallId}/tablets/${state.creds.id}/evaluations`, JSON.stringify(item), { qos: 1 });
+}
+
+function onAck(payload: string): void {
+  const ack = JSON.parse(payload) as { id: string; status: string; reason?: string };
+  // ok and duplicate: committed; rejected: the hub will never take it (kept by the hub for audit)
+  saveOutbox(outbox().filter((i) => i.id !== ack.id));
+}
+
+// ---- inactivity: back to the start, but never while the citizen is typing ----
+function armIdle(): void {
+  window.clearTimeout(state.idleTimer);
+  const screen = document.body.dataset['screen'];
+  if (screen !== 'detail') return;
+  state.idleTimer = window.setTimeout(() => {
+    const typing = document.activeElement instanceof HTMLInputElement || document.activeElement instanceof HTMLTextAreaElement;
+    if (typing) {
+      armIdle();
+      return;
+    }
+    renderStart();
+    show('start');
+  }, state.inactivityS * 1000);
+}
+
+// ---- the hub ----
+async function connect(): Promise<void> {
+  const creds = state.creds!;
+  const health = (await (await fetch('/api/health')).json()) as { hallId: string };
+  state.hallId = health.hallId;
+  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
+  const client = mqtt.connect(url, { username: creds.id, password: creds.token, clientId: `tablet-${creds.id}-${Math.random().toString(16).slice(2, 8)}`, protocolVersion: 4, reconnectPeriod: 2000, clean: true });
+  state.client = client;
+  client.on('connect', () => {
+    client.subscribe([`hall/${state.hallId}/public/#`, `hall/${state.hallId}/tablets/${creds.id}/#`], { qos: 1 });
+    for (const item of outbox()) send(item); // resend whatever the hub has not acknowledged
+    renderConnection();
+  });
+  client.on('close', renderConnection);
+  client.on('offline', renderConnection);
+  client.on('error', (e) => {
+    if (/not authorized|bad user/i.test(e.message)) $('conn').textContent = t('loginFailed');
+  });
+  client.on('message', (topic, payload) => {
+    const text = new TextDecoder().decode(payload);
+    try {
+      if (topic.endsWith('/public/config')) {
+        const config = JSON.parse(text) as { hallName: string; reasons: Reason[]; complaintPhone: string; settings: { inactivityS: number; thanksS: number } };
+        $('hall-name').textContent = config.hallName || t('appTitle');
+        state.reasons = config.reasons;
+        state.inactivityS = config.settings.inactivityS;
+        state.thanksS = config.settings.thanksS;
+        $('complaint-phone').textContent = config.complaintPhone;
+        $('complaint').setAttribute('href', `tel:${config.complaintPhone}`);
+        renderReasons();
+      } else if (topic.endsWith('/session')) {
+        state.session = text ? (JSON.parse(text) as Session) : {};
+        if (document.body.dataset['screen'] === 'start') renderStart();
+      } else if (topic.endsWith('/acks')) onAck(text);
+    } catch {
+      /* a malformed message from the hub is ignored; the page keeps working */
+    }
+  });
+}
+
+function setup(): void {
+  const params = new URLSearchParams(location.search);
+  const id = params.get('tablet');
+  const token = params.get('token');
+  if (id && token) {
+    localStorage.setItem(KEYS.tablet, JSON.stringify({ id, token }));
+    history.replaceState(null, '', location.pathname); // the token leaves the address bar
+  }
+  try {
+    state.creds = JSON.parse(localStorage.getItem(KEYS.tablet) ?? 'null') as typeof state.creds;
+  } catch {
+    state.creds = undefined;
+  }
+}
+
+function main(): void {
+  setLang((localStorage.getItem(KEYS.lang) as Lang) ?? 'zh-CN');
+  setup();
+  renderAll();
+  $('lang').addEventListener('click', () => {
+    const next: Lang = document.documentElement.lang === 'en' ? 'zh-CN' : 'en';
+    localStorage.setItem(KEYS.lang, next);
+    setLang(next);
+    renderAll();
+  });
+  $('back').addEventListener('click', () => show('start'));
+  $('submit').addEventListener('click', submitDetail);
+  for (const ev of ['pointerdown', 'keydown', 'input'] as const) document.addEventListener(ev, armIdle);
+  const dialog = $('suggest-dialog') as HTMLDialogElement;
+  $('suggest').addEventListener('click', () => {
+    $('suggest-done').textContent = '';
+    dialog.showModal();
+  });
+  $('suggest-close').addEventListener('click', () => dialog.close());
+  $('suggest-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = ($('suggest-text') as HTMLTextAreaElement).value.trim();
+    if (!text || !state.client?.connected || !state.creds) return;
+    state.client.publish(`hall/${state.hallId}/tablets/${state.creds.id}/suggestions`, JSON.stringify({ text }), { qos: 1 }, (err) => {
+      if (err) return;
+      ($('suggest-text') as HTMLTextAreaElement).value = '';
+      $('suggest-done').textContent = t('suggestThanks');
+    });
+  });
+  $('setup-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    localStorage.setItem(KEYS.tablet, JSON.stringify({ id: ($('setup-id') as HTMLInputElement).value.trim(), token: ($('setup-token') as HTMLInputElement).value.trim() }));
+    location.reload();
+  });
+  if (!state.creds) {
+    show('setup');
+    return;
+  }
+  show('start');
+  const attempt = () =>
+    connect().catch(() => {
+      renderConnection();
+      window.setTimeout(attempt, 5000); // the hub is not reachable yet: try again, calmly
+    });
+  void attempt();
+}
+
+main();
