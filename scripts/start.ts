@@ -1,110 +1,134 @@
 /**
- * `npm start`: until the hub lands, a live look at the evaluator link. A simulated evaluator
- * and a simulated hub talk PROTOCOL 1 over an in-memory line that loses frames and injects
- * noise; every frame on the wire is printed as the frame inspector would decode it, and the
- * run ends with the link statistics. Each later part of the system extends this into the
- * demo hall.
+ * `npm start`: the demo hall. A platform simulator, a hub, virtual evaluators running the
+ * real firmware over real pseudo-terminals, and citizens rating at a realistic spread. Prints
+ * the pages' URLs and the admin token, then a live summary line; keys let a person take part.
  */
+import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
-import {
-  AckStatus,
-  FrameDecoder,
-  Origin,
-  ReliableSender,
-  DuplicateFilter,
-  decodeMessage,
-  encodeMessage,
-  packetToJson,
-  type Message,
-} from '../protocol/index.js';
-import { bytesToHex } from '../protocol/cli/hex.js';
-import { prng } from '../protocol/fuzz.js';
+import { DemoHall } from '../simulators/demo-hall.js';
 
-const { values } = parseArgs({
-  options: {
-    presses: { type: 'string', default: '12' },
-    loss: { type: 'string', default: '0.2' },
-    seed: { type: 'string', default: '7' },
-    help: { type: 'boolean', short: 'h', default: false },
+const HELP = `usage: npm start -- [options]
+
+  --windows N       windows in the hall, each with a clerk and an evaluator (default 8)
+  --speed X         scenario speed: 1 = a hall's real pace, 10 = ten times faster (default 10)
+  --seed N          seed of the scenario, for a repeatable run (default: random)
+  --http-port N     the hub's HTTP port: pages, API and /mqtt (default 8080)
+  --mqtt-port N     the platform simulator's MQTT port (default 1883)
+  --broker URL      use a real MQTT broker as the platform (e.g. mqtt://127.0.0.1:1883)
+  --no-platform     no platform: ratings stay on the hub
+  --data DIR        where the demo keeps its data (default ./data/demo)
+  --token TOKEN     the admin token (default: a random one, printed)
+
+keys: 1-5 press that button (5 = 非常满意) on the selected evaluator, [ and ] select an
+evaluator, i its invite key, p cut / restore the link to the platform, q or Ctrl-C quit.`;
+
+function parse() {
+  const { values } = parseArgs({
+    options: {
+      windows: { type: 'string', default: '8' },
+      speed: { type: 'string', default: '10' },
+      seed: { type: 'string' },
+      'http-port': { type: 'string', default: '8080' },
+      'mqtt-port': { type: 'string', default: '1883' },
+      broker: { type: 'string' },
+      'no-platform': { type: 'boolean', default: false },
+      data: { type: 'string', default: './data/demo' },
+      token: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const int = (name: string, v: string, min: number, max: number) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer ${min}..${max}, got ${v}`);
+    return n;
+  };
+  const speed = Number(values.speed);
+  if (!(speed > 0 && speed <= 1000)) throw new Error(`--speed must be a number above 0 (at most 1000), got ${values.speed}`);
+  return {
+    help: values.help,
+    windows: int('windows', values.windows, 1, 64),
+    speed,
+    seed: values.seed === undefined ? Math.floor(Math.random() * 2 ** 31) : int('seed', values.seed, 0, 2 ** 31),
+    httpPort: int('http-port', values['http-port'], 0, 65535),
+    mqttPort: int('mqtt-port', values['mqtt-port'], 0, 65535),
+    brokerUrl: values.broker,
+    noPlatform: values['no-platform'],
+    dataDir: values.data,
+    adminToken: values.token ?? randomBytes(12).toString('base64url'),
+  };
+}
+
+async function main(): Promise<number> {
+  let args: ReturnType<typeof parse>;
+  try {
+    args = parse();
+  } catch (error) {
+    process.stderr.write(`start: ${(error as Error).message}\n\n${HELP}\n`);
+    return 2;
+  }
+  if (args.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  const tty = process.stdout.isTTY === true;
+  const hall = new DemoHall({ ...args, log: (line) => process.stderr.write(`${line}\n`) });
+  process.stdout.write(`好差评 demo hall: ${args.windows} windows, speed ${args.speed}, seed ${args.seed}\n`);
+  await hall.start();
+  const base = `http://127.0.0.1:${hall.hub.port}`;
+  process.stdout.write(
+    [
+      `evaluators: ${hall.evaluators.length} running the real firmware over ${hall.link === 'pty' ? 'real pseudo-terminals (socat)' : 'in-memory links (socat is not installed)'}`,
+      `tablet page:      ${hall.tabletUrl}`,
+      `dashboard:        ${base}/dashboard`,
+      `technician pages: ${base}/tech`,
+      `admin token:      ${args.adminToken}`,
+      `platform:         ${args.noPlatform ? 'none' : (args.brokerUrl ?? `embedded broker on mqtt://127.0.0.1:${args.mqttPort}`)}`,
+      `keys: 1-5 press on the selected evaluator, [ ] select, i invite, p cut/restore the platform link, q quit`,
+      '',
+    ].join('\n'),
+  );
+  let selected = 0;
+  const line = () => {
+    const s = hall.summary();
+    const sel = hall.evaluators[selected]!;
+    return `ratings ${s.ratings} (+${s.notEvaluated} not evaluated) | 差评 ${s.dissatisfied} | backlog ${s.backlog} | platform received ${s.platform} ${s.platformUp ? '(linked)' : '(LINK CUT)'} | evaluators online ${s.online} | selected ${sel.windowId} [${sel.firmware.state}]`;
+  };
+  const timer = setInterval(() => process.stdout.write(tty ? `\r${line()}\u001b[K` : `${line()}\n`), tty ? 500 : 5000);
+
+  let done!: (code: number) => void;
+  const finished = new Promise<number>((resolve) => (done = resolve));
+  let stopping = false;
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    clearInterval(timer);
+    process.stdout.write('\nstopping the demo hall…\n');
+    void hall.stop().then(() => done(0));
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  if (process.stdin.isTTY) {
+    process.stdin.setRawMode(true);
+    process.stdin.on('data', (data: Buffer) => {
+      const key = data.toString();
+      const e = hall.evaluators[selected]!;
+      if (key === 'q' || key === '\u0003') stop();
+      else if (/^[1-5]$/.test(key)) hall.press(e, Number(key));
+      else if (key === 'i') hall.press(e, 'invite');
+      else if (key === ']') selected = (selected + 1) % hall.evaluators.length;
+      else if (key === '[') selected = (selected - 1 + hall.evaluators.length) % hall.evaluators.length;
+      else if (key === 'p') void hall.togglePlatform();
+    });
+  }
+  const code = await finished;
+  process.stdin.pause();
+  return code;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`start: ${(error as Error).message}\n`);
+    process.exit(1);
   },
-});
-if (values.help) {
-  console.log('usage: npm start -- [--presses N] [--loss 0..0.9] [--seed N]\n\nA simulated evaluator rates N transactions over a lossy, noisy line to a simulated hub.');
-  process.exit(0);
-}
-const presses = Number(values.presses);
-const loss = Number(values.loss);
-if (!Number.isInteger(presses) || presses < 1 || !(loss >= 0 && loss <= 0.9)) {
-  console.error('--presses must be a positive integer and --loss a number from 0 to 0.9');
-  process.exit(2);
-}
-const rand = prng(Number(values.seed));
-const chance = (p: number) => rand() / 2 ** 32 < p;
-
-type Side = 'device' | 'hub';
-const decoders: Record<Side, FrameDecoder> = { device: new FrameDecoder(), hub: new FrameDecoder() };
-const senders: Record<Side, ReliableSender<Message>> = { device: new ReliableSender(), hub: new ReliableSender() };
-const filter = new DuplicateFilter();
-const committed = new Set<string>();
-let now = 0;
-let lost = 0;
-
-/** Puts bytes on the line towards `to`; sometimes they are lost or noise is added. */
-function line(from: Side, bytes: Uint8Array): void {
-  const to: Side = from === 'device' ? 'hub' : 'device';
-  const tag = from === 'device' ? 'evaluator -> hub' : 'hub -> evaluator';
-  if (chance(loss)) {
-    lost++;
-    console.log(`  ${tag}  ${bytesToHex(bytes)}  (lost on the line)`);
-    return;
-  }
-  const noise = chance(loss / 2) ? Uint8Array.from({ length: 1 + (rand() % 6) }, () => rand() & 0xff) : new Uint8Array();
-  for (const out of decoders[to].push(Uint8Array.of(...noise, ...bytes))) {
-    if (out.kind === 'drop') {
-      console.log(`  ${tag}  dropped ${out.bytes} bytes: ${out.reason}`);
-      continue;
-    }
-    const packet = decodeMessage(out.frame);
-    console.log(`  ${tag}  ${bytesToHex(bytes)}\n    ${JSON.stringify(packetToJson(packet))}`);
-    receive(to, packet.seq, packet.message);
-  }
-}
-
-function send(from: Side, message: Message, seq = 0): void {
-  line(from, encodeMessage(message, seq));
-}
-
-function receive(side: Side, seq: number, message: Message): void {
-  if (message.type === 'ACK') {
-    senders[side].ack(seq);
-    return;
-  }
-  if (side === 'hub' && message.type === 'EVAL') {
-    // PROTOCOL 1.3: ACK only after commit; a retransmission is recognised and ACKed again.
-    const id = `DEMO-0001-${message.counter}`;
-    const duplicate = filter.accept(seq) === 'duplicate' || committed.has(id);
-    committed.add(id);
-    send('hub', { type: 'ACK', status: duplicate ? AckStatus.DUPLICATE : AckStatus.OK, reason: 0 }, seq);
-  }
-}
-
-function pump(side: Side): void {
-  for (const t of senders[side].poll(now)) send(side, t.item, t.seq);
-}
-
-console.log(`好差评 evaluator link demo: ${presses} ratings over a line losing ${Math.round(loss * 100)}% of frames\n`);
-send('device', { type: 'HELLO', deviceId: 'DEMO-0001', model: 'HCP-5', fwVersion: '0.1.0', protoVersion: 1, capabilities: 0x27, bootCount: 1, nextCounter: 1, queued: 0 });
-send('hub', { type: 'WELCOME', hubTime: Date.now(), windowId: 'A01', windowName: 'A01 综合受理', settings: { promptTimeoutS: 30, thanksS: 3, volume: 5, brightness: 8, language: 0, flags: 0 } });
-for (let counter = 1; counter <= presses; counter++) {
-  const level = [5, 5, 5, 4, 4, 3, 2, 1, 0][rand() % 9]!;
-  senders.device.enqueue({ type: 'EVAL', counter, level, origin: Origin.PROMPTED, txnId: `T-${counter}`, deviceTime: Date.now(), promptMs: level ? 800 + (rand() % 4000) : 30_000 });
-}
-for (let step = 0; step < 10_000 && senders.device.size > 0; step++) {
-  pump('device');
-  now = senders.device.nextDueAt() ?? now;
-}
-const stats = decoders.hub.stats;
-console.log(`\n${committed.size} of ${presses} ratings committed once at the hub; ${lost} frames lost on the line, ${senders.device.retransmissions} retransmissions;`);
-console.log(`hub link drops by reason: ${JSON.stringify(stats.drops)}`);
-console.log('\nInspect frames yourself:  echo <hex> | npm run -s frames -- decode');
-process.exitCode = committed.size === presses ? 0 : 1;
+);

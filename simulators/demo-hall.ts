@@ -1,0 +1,217 @@
+/**
+ * The demo hall (`npm start`): the platform simulator, a hub, N evaluators running the real
+ * firmware on simulated boards over real pseudo-terminals (an in-memory link when socat is
+ * missing), and a scenario in which clerks finish transactions and citizens rate them with a
+ * realistic spread. Built from the same simulators the tests use.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import five from 'johnny-five';
+import { spawnSync } from 'node:child_process';
+import { DEFAULT_SETTINGS } from '../protocol/index.js';
+import { Firmware } from '../device/firmware.js';
+import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady } from '../device/hardware.js';
+import { SerialTransport, type ByteTransport } from '../device/transport.js';
+import { parseConfig } from '../hub/config.js';
+import { syncSummary } from '../hub/evaluations.js';
+import { Hub } from '../hub/hub.js';
+import { prng } from '../protocol/fuzz.js';
+import { bytePipePair } from './memory-link.js';
+import { PlatformIngest, startEmbeddedBroker } from './platform.js';
+import { ptyPair, type PtyPair } from './pty.js';
+import { SimIO } from './sim-io.js';
+
+export interface DemoOptions {
+  /** Windows, each with a clerk and an evaluator. Default 8. */
+  windows: number;
+  /** Scenario speed: 1 = real pace (a transaction takes minutes), 10 = ten times faster. */
+  speed: number;
+  seed: number;
+  dataDir: string;
+  httpPort: number;
+  mqttPort: number;
+  /** No platform at all: ratings stay on the hub. */
+  noPlatform: boolean;
+  /** An external broker instead of the embedded one (the ingest connects there). */
+  brokerUrl: string | undefined;
+  adminToken: string;
+  log?: (line: string) => void;
+}
+
+const CLERKS = ['李明', '王芳', '张伟', '刘洋', '陈静', '杨帆', '赵磊', '黄丽', '周强', '吴敏', '徐涛', '孙颖'];
+const MATTERS = [
+  ['000105001000', '居民身份证换领'],
+  ['000108002000', '营业执照变更登记'],
+  ['000112003000', '不动产登记'],
+  ['000120004000', '社会保险参保登记'],
+  ['000131005000', '公积金提取'],
+  ['000140006000', '机动车驾驶证换证'],
+] as const;
+
+interface Evaluator {
+  deviceId: string;
+  windowId: string;
+  io: SimIO;
+  firmware: Firmware;
+}
+
+export class DemoHall {
+  hub!: Hub;
+  ingest: PlatformIngest | undefined;
+  readonly evaluators: Evaluator[] = [];
+  link: 'pty' | 'memory' = 'memory';
+  tabletUrl = '';
+  private broker: Awaited<ReturnType<typeof startEmbeddedBroker>> | undefined;
+  private ptys: PtyPair[] = [];
+  private timers: NodeJS.Timeout[] = [];
+  private readonly rand: () => number;
+  private txnSeq = 0;
+  platformUp = true;
+  private mqttPort = 0;
+  private stopping = false;
+
+  constructor(readonly options: DemoOptions) {
+    this.rand = prng(options.seed);
+  }
+
+  private random(): number {
+    return this.rand() / 2 ** 32;
+  }
+
+  async start(): Promise<void> {
+    const { options } = this;
+    mkdirSync(options.dataDir, { recursive: true });
+    let platformUrl: string | null = null;
+    if (!options.noPlatform) {
+      if (options.brokerUrl) platformUrl = options.brokerUrl;
+      else {
+        this.broker = await startEmbeddedBroker(options.mqttPort);
+        this.mqttPort = this.broker.port;
+        platformUrl = `mqtt://127.0.0.1:${this.broker.port}`;
+      }
+      this.ingest = await PlatformIngest.start({ brokerUrl: platformUrl, dbFile: join(options.dataDir, 'platform.sqlite') });
+    }
+    const ids = Array.from({ length: options.windows }, (_, i) => String(i + 1).padStart(2, '0'));
+    this.link = spawnSync('sh', ['-c', 'command -v socat']).status === 0 ? 'pty' : 'memory';
+    const ports: { device: ByteTransport; hubPath?: string; hubSide?: ByteTransport }[] = [];
+    for (const _ of ids) {
+      if (this.link === 'pty') {
+        const pair = await ptyPair();
+        this.ptys.push(pair);
+        ports.push({ device: new SerialTransport(pair.a), hubPath: pair.b });
+      } else {
+        const pipe = bytePipePair();
+        ports.push({ device: pipe.a, hubSide: pipe.b });
+      }
+    }
+    this.hub = new Hub({
+      config: parseConfig({
+        hallId: '430300-001',
+        hallName: '湘潭市政务服务中心（演示）',
+        areaCode: '430300',
+        dataDir: join(options.dataDir, 'hub'),
+        adminToken: options.adminToken,
+        http: { host: '127.0.0.1', port: options.httpPort },
+        platform: { url: platformUrl },
+        devices: { serial: ports.flatMap((p) => (p.hubPath ? [{ path: p.hubPath }] : [])), discover: { serial: false, hid: false } },
+        windows: ids.map((id) => ({ id: `W${id}`, name: `W${id} ${MATTERS[Number(id) % MATTERS.length]![1]}`, deviceId: `HCP5-DEMO${id}` })),
+        sync: { republishAfterS: 10 },
+      }),
+      ...(options.log ? { log: (e) => !this.stopping && (e.level === 'warn' || e.level === 'error') && options.log!(`${e.level}: ${e.msg}${e['deviceId'] ? ` (${String(e['deviceId'])})` : ''}`) } : {}),
+    });
+    await this.hub.start();
+    for (const [i, id] of ids.entries()) {
+      const hubSide = ports[i]!.hubSide;
+      if (hubSide) await this.hub.attach(hubSide, `mem-${id}`);
+      await this.hub.setStaff(`W${id}`, { duty: 'on', staffId: `S0${id}`, staffName: CLERKS[i % CLERKS.length]!, staffTitle: '' }, 'demo');
+    }
+    for (const [i, id] of ids.entries()) {
+      const io = new SimIO();
+      const board = new five.Board({ io, repl: false, debug: false, sigint: false } as unknown as five.BoardOption);
+      await boardReady(board);
+      const firmware = new Firmware({
+        core: { deviceId: `HCP5-DEMO${id}` },
+        stateDir: join(options.dataDir, 'devices', `HCP5-DEMO${id}`),
+        transport: ports[i]!.device,
+        hardware: new JohnnyFiveHardware(board, SIM_PIN_MAP),
+      });
+      await firmware.start();
+      this.evaluators.push({ deviceId: `HCP5-DEMO${id}`, windowId: `W${id}`, io, firmware });
+    }
+    const tablet = await this.hub.pair('TAB-DEMO', 'W01', 'demo', 'tablet');
+    this.tabletUrl = `http://127.0.0.1:${this.hub.port}/tablet?tablet=TAB-DEMO&token=${tablet.token}`;
+    // default settings a little shorter than a hall's, so the demo moves
+    for (const e of this.evaluators) await this.hub.setDeviceSettings(e.deviceId, { ...DEFAULT_SETTINGS, promptTimeoutS: 20, thanksS: 2 }, 'demo');
+    for (const e of this.evaluators) this.scheduleTransaction(e, 2000 + this.random() * 8000);
+  }
+
+  /** A clerk serves a citizen; when done the evaluator prompts and the citizen (usually) rates. */
+  private scheduleTransaction(e: Evaluator, delayMs: number): void {
+    const timer = setTimeout(() => void this.transaction(e), delayMs / this.options.speed);
+    this.timers.push(timer);
+  }
+
+  private async transaction(e: Evaluator): Promise<void> {
+    const [code, name] = MATTERS[Math.floor(this.random() * MATTERS.length)]!;
+    const txnId = `430300-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${String(++this.txnSeq).padStart(5, '0')}`;
+    try {
+      await this.hub.service(e.windowId, { event: 'done', txnId, matterCode: code, matterName: name }, 'queue-system');
+    } catch {
+      /* the hub is stopping */
+    }
+    const r = this.random();
+    // most citizens are satisfied; some 差评; a few walk away without rating
+    const level = r < 0.6 ? 5 : r < 0.82 ? 4 : r < 0.9 ? 3 : r < 0.94 ? 2 : r < 0.96 ? 1 : 0;
+    if (level > 0) {
+      const think = 1500 + this.random() * 5000;
+      this.timers.push(setTimeout(() => this.press(e, level), think / Math.min(this.options.speed, 4)));
+    }
+    this.scheduleTransaction(e, (60_000 + this.random() * 120_000) / 1);
+  }
+
+  /** Presses a button of an evaluator as a citizen would (through johnny-five's debounce). */
+  press(e: Evaluator, level: number | 'invite'): void {
+    const pin = level === 'invite' ? SIM_PIN_MAP.invite : SIM_PIN_MAP.buttons[String(level) as '1'];
+    if (typeof pin !== 'number') return;
+    e.io.setInput(pin, 1);
+    this.timers.push(setTimeout(() => e.io.setInput(pin, 0), 150));
+  }
+
+  /** Cuts the hall's link to the platform (the broker goes away) or restores it. */
+  async togglePlatform(): Promise<boolean> {
+    if (!this.mqttPort) return this.platformUp;
+    if (this.platformUp) {
+      await this.broker?.close();
+      this.broker = undefined;
+      this.platformUp = false;
+    } else {
+      this.broker = await startEmbeddedBroker(this.mqttPort);
+      this.platformUp = true;
+    }
+    return this.platformUp;
+  }
+
+  summary(): { ratings: number; notEvaluated: number; dissatisfied: number; backlog: number; platform: number; platformUp: boolean; online: number } {
+    const s = this.hub.store.read(syncSummary);
+    const counts = this.hub.store.read((db) => db.prepare(`SELECT SUM(level > 0) AS n, SUM(level = 0) AS none, SUM(level IN (1, 2)) AS bad FROM evaluations WHERE status = 'accepted'`).get()) as { n: number | null; none: number | null; bad: number | null };
+    return {
+      ratings: counts.n ?? 0,
+      notEvaluated: counts.none ?? 0,
+      dissatisfied: counts.bad ?? 0,
+      backlog: s.pending + s.sent,
+      platform: this.ingest?.counts.stored ?? 0,
+      platformUp: this.platformUp && (this.hub.platform?.state.connected ?? false),
+      online: this.hub.devices().filter((d) => d.online).length,
+    };
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const t of this.timers) clearTimeout(t);
+    for (const e of this.evaluators) await e.firmware.stop().catch(() => {});
+    await this.hub?.stop().catch(() => {});
+    await this.ingest?.close().catch(() => {});
+    await this.broker?.close().catch(() => {});
+    for (const p of this.ptys) await p.close();
+  }
+}
