@@ -147,6 +147,15 @@ export class Hub {
     this.timers.push(setInterval(() => this.checkStorage(), 10_000));
     this.prune();
     this.timers.push(setInterval(() => this.prune(), 3_600_000));
+    // the configuration the platform last pushed stays in effect across restarts
+    const stored = this.store.read((db) => db.prepare('SELECT config FROM hall_config ORDER BY version DESC LIMIT 1').get()) as { config: string } | undefined;
+    if (stored) {
+      try {
+        await this.applyHallConfig(JSON.parse(stored.config) as HallConfig);
+      } catch (error) {
+        this.log({ level: 'error', msg: 'stored platform config could not be applied', error: (error as Error).message });
+      }
+    }
     if (this.config.platform.url) {
       this.platform = new PlatformSync(this.store, {
         hall: this.hallIdentity(),

@@ -91,6 +91,9 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private pumping = false;
   private batchSeq = 0;
   private readonly bootId = Date.now().toString(36);
+  private protocolVersion: 4 | 5 = 5;
+  private ackedThisSession = false;
+  private refusedSessions = 0;
   private readonly startedAt = new Date().toISOString();
   private lastStatus = '';
   private readonly lastDevice = new Map<string, string>();
@@ -144,7 +147,9 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const { hall, url } = this.options;
     const opts: IClientOptions = {
       clientId: hall.hallId,
-      protocolVersion: 4,
+      // MQTT 5 where the broker offers it: a refused publish then comes back as an error
+      // (reason 135) instead of vanishing; 3.1.1 otherwise (PROTOCOL 3).
+      protocolVersion: this.protocolVersion,
       clean: true,
       reconnectPeriod: 0, // reconnects are ours: capped exponential backoff with jitter
       connectTimeout: 10_000,
@@ -159,6 +164,11 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     client.on('connect', () => void this.onConnect(client));
     client.on('message', (topic, payload) => this.onMessage(topic, payload));
     client.on('error', (error: Error & { code?: number }) => {
+      if (this.protocolVersion === 5 && (error.code === 1 || error.code === 132 || /protocol version/i.test(error.message))) {
+        this.protocolVersion = 4; // the broker speaks 3.1.1 only
+        this.log('info', 'platform broker does not offer MQTT 5: using 3.1.1');
+        return;
+      }
       const refused = typeof error.code === 'number' && error.code > 0;
       if (refused) this.state.refusal = `the platform broker refused the connection: ${error.message}`;
       this.log('warn', refused ? 'platform refused the connection' : 'platform connection error', { error: error.message });
@@ -175,6 +185,13 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       if (was) {
         this.log('warn', 'platform disconnected');
         this.emit('disconnected');
+        // A broker that closes the connection each time we publish, before acknowledging
+        // anything, is refusing this hall's topics (Mosquitto does this for an ACL deny).
+        if (this.ackedThisSession) this.refusedSessions = 0;
+        else if (++this.refusedSessions >= 3 && !this.state.refusal) {
+          this.state.refusal = `the platform broker closes the connection whenever this hub publishes to hcp/v1/${this.options.hall.hallId}/: its credentials probably do not cover this hall`;
+          this.log('error', 'platform keeps refusing our publishes', { hallId: this.options.hall.hallId });
+        }
       }
       this.scheduleReconnect();
     });
@@ -209,12 +226,16 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
         return;
       }
     } catch (error) {
-      this.log('warn', 'subscribing to the platform failed', { error: (error as Error).message });
+      // mqtt.js reports a refused subscription (SUBACK 0x80/0x87) as an error
+      this.state.refusal = `the platform broker refused hcp/v1/${hallId}/: ${(error as Error).message}; its credentials do not cover this hall`;
+      this.log('error', 'platform refused our topics', { hallId, error: (error as Error).message });
+      await client.endAsync(true).catch(() => {});
       return;
     }
-    this.attempt = 0;
+    if (this.refusedSessions === 0) this.attempt = 0; // a broker refusing us gets the growing backoff
     this.state.connected = true;
-    this.state.refusal = null;
+    this.ackedThisSession = false;
+    if (this.refusedSessions === 0) this.state.refusal = null;
     this.state.lastConnectedAt = new Date().toISOString();
     this.log('info', 'platform connected', { url: this.options.url });
     this.emit('connected');
@@ -306,11 +327,20 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       if (this.client !== client) return; // that connection is gone; its claims were released
       this.inFlight--;
       if (error) {
-        this.log('warn', 'batch not acknowledged', { batchId, error: error.message });
+        const code = (error as Error & { code?: number }).code;
+        if (code === 135 || code === 128) {
+          // MQTT 5: the broker refused the publish (an ACL for another hall)
+          this.state.refusal = `the platform broker refused publishing to hcp/v1/${hall.hallId}/evaluations (reason ${code}): its credentials do not cover this hall`;
+          this.log('error', 'platform refused our evaluations', { batchId, code });
+          void client.endAsync(true).catch(() => {});
+        } else this.log('warn', 'batch not acknowledged', { batchId, error: error.message });
         return;
       }
       const now = new Date().toISOString();
       this.state.lastPubackAt = now;
+      this.ackedThisSession = true;
+      this.refusedSessions = 0;
+      this.state.refusal = null;
       void this.store
         .submit((db) => stmt(db, `UPDATE evaluations SET sync_state = 'sent', sent_at = ? WHERE batch_id = ? AND sync_state = 'pending'`).run(now, batchId))
         .then(() => this.pump())

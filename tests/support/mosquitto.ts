@@ -3,7 +3,7 @@
  * persistence (a kill loses whatever it held), optional password file, ACL and TLS.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { chmodSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -42,7 +42,7 @@ export interface Mosquitto {
 export async function startMosquitto(dir: string, options: MosquittoOptions = {}): Promise<Mosquitto> {
   requireCommand('mosquitto', 'mosquitto');
   const port = await freePort();
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
+  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'max_queued_messages 0', 'max_inflight_messages 0', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
   if (options.users) {
     const passwd = join(dir, 'passwd');
     writeFileSync(passwd, '');
@@ -58,6 +58,13 @@ export async function startMosquitto(dir: string, options: MosquittoOptions = {}
     lines.push(`acl_file ${acl}`);
   }
   if (options.tls) lines.push(`cafile ${options.tls.ca}`, `certfile ${options.tls.cert}`, `keyfile ${options.tls.key}`);
+  // Started as root, Mosquitto drops to the `mosquitto` user before it reads the password
+  // file, the ACL and the TLS files: they and the (mkdtemp, 0700) dir must be readable to it.
+  const readable = [options.users && join(dir, 'passwd'), options.acl && join(dir, 'acl'), options.tls?.ca, options.tls?.cert, options.tls?.key].filter((f): f is string => !!f);
+  if (readable.length > 0) {
+    chmodSync(dir, 0o755);
+    for (const f of readable) chmodSync(f, 0o644);
+  }
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, `${lines.join('\n')}\n`);
   let child: ChildProcess | undefined;
@@ -65,7 +72,11 @@ export async function startMosquitto(dir: string, options: MosquittoOptions = {}
     const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     child = proc;
     const rl = createInterface({ input: proc.stderr! });
-    await waitFor<string>(
+    const seen: string[] = [];
+    rl.on('line', (line) => seen.length < 50 && seen.push(line));
+    // A config Mosquitto refuses makes it exit at once: say why instead of waiting out the deadline.
+    const exited = new Promise<never>((_, reject) => proc.once('exit', (code) => reject(new Error(`mosquitto exited with ${code} at start: ${seen.join(' | ')}`))));
+    const running = waitFor<string>(
       (l) => {
         rl.on('line', l);
         return () => rl.off('line', l);
@@ -74,6 +85,8 @@ export async function startMosquitto(dir: string, options: MosquittoOptions = {}
       10_000,
       'mosquitto to start',
     );
+    exited.catch(() => undefined); // after a later kill nobody waits on it
+    await Promise.race([running, exited]);
   };
   const kill = async () => {
     const proc = child;
@@ -84,4 +97,28 @@ export async function startMosquitto(dir: string, options: MosquittoOptions = {}
   };
   await start();
   return { port, url: `${options.tls ? 'mqtts' : 'mqtt'}://${options.tls ? 'localhost' : '127.0.0.1'}:${port}`, kill, start, stop: kill };
+}
+
+export interface TestCertificates {
+  /** PEM of the test CA (what a client trusts). */
+  ca: string;
+  /** PEM certificate and key of the broker, for `localhost` and 127.0.0.1, signed by the CA. */
+  cert: string;
+  key: string;
+}
+
+/** A throwaway CA and a server certificate for localhost, made with openssl in `dir`. */
+export function makeCertificates(dir: string): TestCertificates {
+  requireCommand('openssl', 'openssl');
+  const file = (name: string) => join(dir, name);
+  const run = (args: string[]) => {
+    const r = spawnSync('openssl', args, { cwd: dir });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]} failed: ${r.stderr.toString()}`);
+  };
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run(['req', '-x509', ...ec, '-keyout', file('ca.key'), '-out', file('ca.pem'), '-days', '2', '-subj', '/CN=hcp test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  run(['req', ...ec, '-keyout', file('server.key'), '-out', file('server.csr'), '-subj', '/CN=localhost']);
+  writeFileSync(file('server.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+  run(['x509', '-req', '-in', file('server.csr'), '-CA', file('ca.pem'), '-CAkey', file('ca.key'), '-CAcreateserial', '-out', file('server.pem'), '-days', '2', '-extfile', file('server.ext')]);
+  return { ca: file('ca.pem'), cert: file('server.pem'), key: file('server.key') };
 }
