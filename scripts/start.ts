@@ -107,7 +107,18 @@ async function main(): Promise<number> {
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
-  if (process.stdin.isTTY) {
+  if (!process.stdin.isTTY) {
+    // the same keys, one per line, for scripts and tests: `p`, `press 5`, `invite`, `q`
+    const { createInterface } = await import('node:readline');
+    createInterface({ input: process.stdin }).on('line', (text) => {
+      const [verb, arg] = text.trim().split(/\s+/);
+      const e = hall.evaluators[selected]!;
+      if (verb === 'q') stop();
+      else if (verb === 'p') void hall.togglePlatform().then((up) => process.stdout.write(`platform link ${up ? 'restored' : 'cut'}\n`));
+      else if (verb === 'press' && arg && /^[1-5]$/.test(arg)) hall.press(e, Number(arg));
+      else if (verb === 'invite') hall.press(e, 'invite');
+    });
+  } else {
     process.stdin.setRawMode(true);
     process.stdin.on('data', (data: Buffer) => {
       const key = data.toString();
