@@ -22,6 +22,7 @@ import {
   type Settings,
 } from '../protocol/index.js';
 import type { ByteTransport } from '../device/transport.js';
+import { waitFor } from './pty.js';
 
 export interface HubPeerOptions {
   windowId?: string;
@@ -106,20 +107,9 @@ export class HubPeer extends EventEmitter<HubPeerEvents> {
 
   /** Resolves with the first packet from now on that matches, or rejects after `ms`. */
   next(predicate: (p: ReceivedPacket) => boolean, ms: number, what: string): Promise<ReceivedPacket> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('packet', listener);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      const listener = (p: ReceivedPacket) => {
-        if (!predicate(p)) return;
-        clearTimeout(timer);
-        this.off('packet', listener);
-        resolve(p);
-      };
-      this.on('packet', listener);
-    });
+    return waitFor<ReceivedPacket>((l) => (this.on('packet', l), () => this.off('packet', l)), predicate, ms, what);
   }
+
 
   private onPacket(packet: Packet): void {
     const { seq, message } = packet;

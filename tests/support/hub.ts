@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { FrameDecoder, FrameError, decodeMessage, encodeMessage, type Message, type Packet } from '../../protocol/index.js';
 import { SerialTransport, type ByteTransport } from '../../device/transport.js';
-import { runTs, type RunningProcess } from './processes.js';
+import { runTs, waitFor, type RunningProcess } from './processes.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
 
@@ -144,20 +144,9 @@ export class DevicePeer extends EventEmitter<PeerEvents> {
   }
 
   next(predicate: (p: Packet) => boolean, ms: number, what: string): Promise<Packet> {
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.off('packet', listener);
-        reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
-      }, ms);
-      const listener = (p: Packet) => {
-        if (!predicate(p)) return;
-        clearTimeout(timer);
-        this.off('packet', listener);
-        resolve(p);
-      };
-      this.on('packet', listener);
-    });
+    return waitFor<Packet>((l) => (this.on('packet', l), () => this.off('packet', l)), predicate, ms, what);
   }
+
 
   close(): Promise<void> {
     return this.transport.close();
