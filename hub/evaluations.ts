@@ -17,7 +17,7 @@ export interface CommitOptions {
   misuseWindowMs: number;
 }
 
-interface Row {
+export interface Row {
   id: string;
   channel: string;
   level: number;

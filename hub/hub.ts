@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import { servePage } from './pages.js';
 import { dueAt } from './deadlines.js';
-import { maskContact } from './evaluations.js';
+import { maskContact, rowToEvaluation } from './evaluations.js';
 import type { AddressInfo } from 'node:net';
 import {
   AckReason,
@@ -554,16 +554,19 @@ export class Hub {
     const days = this.hallConfig?.handlingDays ?? { normal: 2, complex: 10 };
     const calendar = this.hallConfig?.calendar ?? { holidays: [], workdays: [] };
     return this.store.read((db) => {
-      const rows = db.prepare(`SELECT id FROM evaluations WHERE urgent = 1 AND received_at >= ? ORDER BY received_at DESC LIMIT 500`).all(since) as { id: string }[];
+      // every 差评 received since `since`, and every one not yet resolved however old
+      const rows = db
+        .prepare(
+          `SELECT * FROM evaluations e WHERE urgent = 1 AND (received_at >= ? OR NOT EXISTS (SELECT 1 FROM handling h WHERE h.evaluation_id = e.id AND h.step = 'resolved'))
+           ORDER BY received_at DESC LIMIT 5000`,
+        )
+        .all(since) as Parameters<typeof rowToEvaluation>[0][];
       const steps = db.prepare('SELECT step, at, by, note FROM handling WHERE evaluation_id = ? ORDER BY id');
-      const list = listEvaluations(db, this.hallIdentity(), { since, limit: 5000 }).filter((e) => e.level >= 1 && e.level <= 2 && e.status === 'accepted');
-      const byId = new Map(list.map((e) => [e.id, e]));
-      return rows.flatMap(({ id }) => {
-        const e = byId.get(id);
-        if (!e) return [];
+      return rows.map((row) => {
+        const e = { ...rowToEvaluation(row, this.hallIdentity()), contact: maskContact(row.contact) };
         const complex = !!(e.matterCode && matters.get(e.matterCode)?.complex);
-        const handling = steps.all(id) as { step: string; at: string; by: string | null; note: string | null }[];
-        return [{ evaluation: e, complex, dueAt: dueAt(e.receivedAt, complex ? days.complex : days.normal, calendar), handling, resolved: handling.some((h) => h.step === 'resolved') }];
+        const handling = steps.all(e.id) as { step: string; at: string; by: string | null; note: string | null }[];
+        return { evaluation: e, complex, dueAt: dueAt(e.receivedAt, complex ? days.complex : days.normal, calendar), handling, resolved: handling.some((h) => h.step === 'resolved') };
       });
     });
   }
@@ -618,6 +621,7 @@ export class Hub {
         queued: d.queued,
         lastSeenAt: d.lastSeenAt,
         linkErrors,
+        ...(d.kind === 'evaluator' ? { settings: d.settings } : {}),
         ...(s ? { link: { framesIn: s.framesIn, framesOut: s.framesOut, drops: s.drops, refused: s.refused, retransmits: s.retransmits } } : {}),
       };
     });

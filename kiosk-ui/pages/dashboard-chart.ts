@@ -8,15 +8,8 @@
 import { t } from './i18n.js';
 import { cstDay, h, levelWord } from './staff-common.js';
 
-export interface StatRow {
-  key: string | null;
-  name: string | null;
-  levels: Record<'1' | '2' | '3' | '4' | '5', number>;
-  rated: number;
-  notEvaluated: number;
-  dissatisfied: number;
-  satisfactionRate: number | null;
-}
+export type { StatRow } from '../../hub/evaluations.js';
+import type { StatRow } from '../../hub/evaluations.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const LEVELS = [5, 4, 3, 2, 1] as const; // stacked bottom (非常满意) to top (非常不满意)

@@ -1,0 +1,46 @@
+/** The dashboard's 差评 list: an unresolved 差评 never drops off, however old or however busy the hall. */
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Evaluation } from '../protocol/index.js';
+import { parseConfig } from '../hub/config.js';
+import { commitEvaluation } from '../hub/evaluations.js';
+import { Hub } from '../hub/hub.js';
+import { tempDir } from './support/processes.js';
+
+const cleanups: (() => Promise<void> | void)[] = [];
+afterEach(async () => {
+  for (const c of cleanups.splice(0).reverse()) await c();
+});
+
+const rating = (id: string, level: number, at: string): Evaluation => ({
+  id, hallId: 'H', areaCode: '', deptCode: '', channel: 'evaluator', level, reasons: [], comment: '', contact: '13812345678', txnId: null, matterCode: null, matterName: null,
+  windowId: 'A01', staffId: null, staffName: null, origin: 'invited', evaluatedAt: at, receivedAt: at, deviceId: 'HCP5-X', fwVersion: '1', promptMs: 1, flags: [],
+});
+
+describe('GET /api/dissatisfied', () => {
+  it('lists an unresolved 差评 from two months ago among 6,000 newer ratings, until it is resolved', async () => {
+    const dir = tempDir('dis');
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const hub = new Hub({ config: parseConfig({ hallId: 'H', adminToken: 'change-me-now', dataDir: join(dir, 'hub'), http: { port: 0 }, devices: { discover: { serial: false, hid: false } }, windows: [{ id: 'A01' }] }) });
+    await hub.start();
+    cleanups.push(() => hub.stop());
+    const old = new Date(Date.now() - 60 * 86_400_000).toISOString();
+    const writes = [hub.store.submit((db) => commitEvaluation(db, rating('HCP5-X-1', 1, old), { attachWithinMs: 0, misuseWindowMs: 0 }))];
+    for (let i = 2; i <= 6001; i++) {
+      const at = new Date(Date.now() - i * 1000).toISOString();
+      writes.push(hub.store.submit((db) => commitEvaluation(db, rating(`HCP5-X-${i}`, i % 500 === 0 ? 2 : 5, at), { attachWithinMs: 0, misuseWindowMs: 0 })));
+    }
+    await Promise.all(writes);
+    const list = async () => {
+      const res = await fetch(`http://127.0.0.1:${hub.port}/api/dissatisfied`, { headers: { authorization: 'Bearer change-me-now' } });
+      return ((await res.json()) as { dissatisfied: { evaluation: { id: string; contact: string }; resolved: boolean }[] }).dissatisfied;
+    };
+    const before = await list();
+    expect(before.map((d) => d.evaluation.id)).toContain('HCP5-X-1');
+    expect(before).toHaveLength(1 + 12);
+    expect(before.every((d) => d.evaluation.contact === '138****5678')).toBe(true);
+    await hub.recordHandling('HCP5-X-1', 'resolved', '王主任', null);
+    expect((await list()).map((d) => d.evaluation.id)).not.toContain('HCP5-X-1');
+  });
+});
