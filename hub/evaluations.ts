@@ -287,7 +287,9 @@ export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: s
 /** Backlog by sync state (PROTOCOL 5 `GET /api/sync`). */
 export function syncSummary(db: Db) {
   const counts = Object.fromEntries((db.prepare(`SELECT sync_state AS s, COUNT(*) AS n FROM evaluations GROUP BY sync_state`).all() as { s: string; n: number }[]).map((r) => [r.s, r.n]));
-  const oldest = db.prepare(`SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state IN ('pending', 'sent')`).get() as { t: string | null };
+  const oldest = db
+    .prepare(`SELECT MIN(t) AS t FROM (SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state = 'pending' UNION ALL SELECT MIN(received_at) FROM evaluations WHERE sync_state = 'sent')`)
+    .get() as { t: string | null };
   return {
     pending: counts['pending'] ?? 0,
     sent: counts['sent'] ?? 0,

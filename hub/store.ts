@@ -162,6 +162,11 @@ const MIGRATIONS: string[] = [
   );
   CREATE INDEX handling_evaluation ON handling (evaluation_id);
   `,
+  // 4: the backlog's age and in-flight alerts without reading the table
+  `
+  CREATE INDEX evaluations_unsynced ON evaluations (sync_state, received_at);
+  CREATE INDEX evaluations_alerts_publishing ON evaluations (id) WHERE alerted_at = 'publishing';
+  `,
 ];
 
 export type Db = Database.Database;

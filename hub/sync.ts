@@ -93,6 +93,9 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private readonly bootId = Date.now().toString(36);
   private protocolVersion: 4 | 5 = 5;
   private ackedThisSession = false;
+  /** Alerts handed to the client and not yet PUBACKed, and PUBACKed ones awaiting one commit. */
+  private alertsInFlight = 0;
+  private alertsAcked: string[] = [];
   private refusedSessions = 0;
   private readonly startedAt = new Date().toISOString();
   private lastStatus = '';
@@ -180,6 +183,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       const was = this.state.connected;
       this.state.connected = false;
       this.inFlight = 0;
+      this.alertsInFlight = 0;
       // What was published but not PUBACKed stays pending; let it be selected again.
       this.releaseClaims();
       if (was) {
@@ -199,8 +203,8 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
 
   private releaseClaims(): void {
     this.store.read((db) => {
-      db.prepare(`UPDATE evaluations SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
-      db.prepare(`UPDATE evaluations SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
+      db.prepare(`UPDATE evaluations INDEXED BY evaluations_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
+      db.prepare(`UPDATE evaluations INDEXED BY evaluations_alerts_publishing SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
       db.prepare(`UPDATE handling SET synced_at = NULL WHERE synced_at = 'publishing'`).run();
     });
   }
@@ -262,7 +266,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
 
   private publishAlerts(): void {
     const client = this.client!;
-    for (let page = 0; page < 10; page++) {
+    for (let page = 0; page < 10 && this.alertsInFlight < 200; page++) {
       const rows = this.store.read((db) => stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_alerts WHERE urgent = 1 AND alerted_at IS NULL ORDER BY received_at LIMIT 100`).all()) as never[];
       if (rows.length === 0) return;
       this.publishAlertPage(client, rows);
@@ -273,7 +277,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private publishHandling(): void {
     const client = this.client!;
     const { hallId } = this.options.hall;
-    const rows = this.store.read((db) => db.prepare(`SELECT id, evaluation_id, step, at, by, note FROM handling WHERE synced_at IS NULL ORDER BY id LIMIT 100`).all()) as { id: number; evaluation_id: string; step: string; at: string; by: string | null; note: string | null }[];
+    const rows = this.store.read((db) => stmt(db, `SELECT id, evaluation_id, step, at, by, note FROM handling WHERE synced_at IS NULL ORDER BY id LIMIT 100`).all()) as { id: number; evaluation_id: string; step: string; at: string; by: string | null; note: string | null }[];
     for (const r of rows) {
       const step = { evaluationId: r.evaluation_id, hallId, step: r.step, at: r.at, ...(r.by ? { by: r.by } : {}), ...(r.note ? { note: r.note } : {}) };
       this.store.read((db) => db.prepare(`UPDATE handling SET synced_at = 'publishing' WHERE id = ?`).run(r.id));
@@ -287,10 +291,26 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private publishAlertPage(client: MqttClient, rows: never[]): void {
     for (const row of rows) {
       const e = rowToEvaluation(row, this.options.hall);
+      this.alertsInFlight++;
       client.publish(platformTopics.alerts(this.options.hall.hallId), JSON.stringify(e), { qos: 1 }, (error) => {
-        if (error) return; // the claim is released when the connection closes
         if (this.client !== client) return; // that connection is gone: the claim was released
-        void this.store.submit((db) => stmt(db, `UPDATE evaluations SET alerted_at = ? WHERE id = ? AND alerted_at = 'publishing'`).run(new Date().toISOString(), e.id)).catch(() => {});
+        this.alertsInFlight--;
+        if (error) return; // the claim is released when the connection closes
+        // PUBACKed alerts are marked in one commit per turn, not one each
+        if (this.alertsAcked.push(e.id) === 1) {
+          setImmediate(() => {
+            const ids = this.alertsAcked;
+            this.alertsAcked = [];
+            const at = new Date().toISOString();
+            void this.store
+              .submit((db) => {
+                const mark = stmt(db, `UPDATE evaluations SET alerted_at = ? WHERE id = ? AND alerted_at = 'publishing'`);
+                for (const id of ids) mark.run(at, id);
+              })
+              .then(() => this.pump())
+              .catch(() => {});
+          });
+        }
       });
       // mark as handed to the client so the next pump does not publish it again meanwhile
       this.store.read((db) => stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`).run(e.id));
@@ -425,7 +445,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const client = this.client;
     if (!client || !this.state.connected) return;
     const { hallId } = this.options.hall;
-    const backlog = this.store.read((db) => db.prepare(`SELECT COUNT(*) AS n, MIN(received_at) AS oldest FROM evaluations WHERE sync_state IN ('pending', 'sent')`).get()) as { n: number; oldest: string | null };
+    const backlog = this.store.read((db) => stmt(db, BACKLOG_SQL).get()) as { n: number; oldest: string | null };
     const devices = this.options.devices?.() ?? [];
     const status: HallStatus = {
       online: true,
@@ -470,6 +490,11 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     this.options.log?.({ ...data, level, msg });
   }
 }
+
+/** Backlog size and age through evaluations_unsynced (a MIN over both states reads the index only). */
+export const BACKLOG_SQL = `SELECT (SELECT COUNT(*) FROM evaluations WHERE sync_state IN ('pending', 'sent')) AS n,
+  (SELECT MIN(t) FROM (SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state = 'pending'
+                       UNION ALL SELECT MIN(received_at) FROM evaluations WHERE sync_state = 'sent')) AS oldest`;
 
 export function formatDuration(seconds: number): string {
   if (seconds < 90) return `${seconds} s`;

@@ -2,17 +2,21 @@
  * `npm run bench [-- NAME...]`: one JSON line per benchmark, each with the project's figure, a
  * baseline measured in the same run on the same machine, and their ratio. See docs/performance.md.
  */
+import { backlog } from './bench/backlog.js';
 import { frameCodec } from './bench/frame-codec.js';
 import { ingest } from './bench/ingest.js';
 import type { BenchResult } from './bench/measure.js';
 import { pressToAck } from './bench/press-to-ack.js';
 import { pressToEval } from './bench/press-to-eval.js';
+import { idleRss } from './bench/idle-rss.js';
 
 const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'frame-codec': frameCodec,
   'press-to-eval': () => pressToEval(),
+  'idle-rss': () => idleRss(),
   ingest: () => ingest(),
   'press-to-ack': () => pressToAck(),
+  backlog: () => backlog(),
 };
 
 const wanted = process.argv.slice(2);
