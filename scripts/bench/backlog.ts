@@ -15,9 +15,8 @@
  * drop messages for a subscriber that falls behind (see docs/performance.md).
  */
 import Database from 'better-sqlite3';
-import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { fork, type ChildProcess } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -27,8 +26,8 @@ import { rowToEvaluation, syncSummary } from '../../hub/evaluations.js';
 import { Hub, type LogEntry } from '../../hub/hub.js';
 import { Store } from '../../hub/store.js';
 import { PlatformIngest } from '../../simulators/platform.js';
-import { requireCommand, tempDir, waitFor } from '../../simulators/pty.js';
-import { freePort } from '../../tests/support/mosquitto.js';
+import { tempDir } from '../../simulators/pty.js';
+import { startMosquitto, type Mosquitto } from '../../tests/support/mosquitto.js';
 import { median, result, type BenchResult } from './measure.js';
 
 const HALL = { hallId: '430300-001', areaCode: '430300', deptCode: '11430300MB1234567X' };
@@ -45,12 +44,13 @@ export async function backlog(n = Number(process.env.HCP_BENCH_BACKLOG_N ?? 1_00
   if (!Number.isInteger(n) || n < 1) throw new Error(`backlog: n must be a positive integer, got ${n}`);
   const dir = tempDir('bench-backlog');
   const dataDir = join(dir, 'hub');
-  let broker: Broker | undefined;
+  let broker: Mosquitto | undefined;
   let ingest: IngestChild | undefined;
   let hub: Hub | undefined;
   let sampler: NodeJS.Timeout | undefined;
   try {
-    broker = await startBroker(dir);
+    // no queue limits unless HCP_BENCH_BACKLOG_MOSQUITTO_DEFAULTS=1 asks for Mosquitto's own, to see what they drop
+    broker = await startMosquitto(dir, { defaultQueueLimits: !!process.env['HCP_BENCH_BACKLOG_MOSQUITTO_DEFAULTS'] });
 
     // Seeding in a child, so that its garbage and SQLite cache are not in the RSS measured here.
     const seedStart = performance.now();
@@ -192,49 +192,6 @@ export async function backlog(n = Number(process.env.HCP_BENCH_BACKLOG_N ?? 1_00
     await broker?.kill();
     rmSync(dir, { recursive: true, force: true });
   }
-}
-
-// ---- the broker ----
-
-interface Broker {
-  url: string;
-  kill(): Promise<void>;
-}
-
-/**
- * `startMosquitto` of tests/support/mosquitto.ts, cut to what this bench needs: no
- * persistence, no queue limits (as there); `HCP_BENCH_BACKLOG_MOSQUITTO_DEFAULTS=1` keeps
- * Mosquitto's own (max_inflight_messages 20, max_queued_messages 1000 per client) to see
- * what they drop.
- */
-async function startBroker(dir: string): Promise<Broker> {
-  requireCommand('mosquitto', 'mosquitto');
-  const port = await freePort();
-  const conf = join(dir, 'mosquitto.conf');
-  const limits = process.env.HCP_BENCH_BACKLOG_MOSQUITTO_DEFAULTS ? [] : ['max_queued_messages 0', 'max_inflight_messages 0'];
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', ...limits, 'allow_anonymous true', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
-  writeFileSync(conf, `${lines.join('\n')}\n`);
-  const proc = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const rl = createInterface({ input: proc.stderr! });
-  await waitFor<string>(
-    (l) => {
-      rl.on('line', l);
-      return () => rl.off('line', l);
-    },
-    (line) => /mosquitto version .* running/.test(line),
-    10_000,
-    'mosquitto to start',
-  );
-  const url = `mqtt://127.0.0.1:${port}`;
-  return {
-    url,
-    async kill() {
-      if (proc.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => proc.once('exit', () => resolve()));
-      proc.kill('SIGKILL');
-      await exited;
-    },
-  };
 }
 
 // ---- seeding ----

@@ -27,6 +27,8 @@ export interface MosquittoOptions {
   acl?: string;
   /** PEM files for a TLS listener. */
   tls?: { ca: string; cert: string; key: string };
+  /** Keep Mosquitto's per-client queue limits (1,000 queued, 20 in flight); default: none. */
+  defaultQueueLimits?: boolean;
 }
 
 export interface Mosquitto {
@@ -42,7 +44,8 @@ export interface Mosquitto {
 export async function startMosquitto(dir: string, options: MosquittoOptions = {}): Promise<Mosquitto> {
   requireCommand('mosquitto', 'mosquitto');
   const port = await freePort();
-  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', 'max_queued_messages 0', 'max_inflight_messages 0', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
+  const limits = options.defaultQueueLimits ? [] : ['max_queued_messages 0', 'max_inflight_messages 0'];
+  const lines = [`listener ${port} 127.0.0.1`, 'persistence false', ...limits, 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
   if (options.users) {
     const passwd = join(dir, 'passwd');
     writeFileSync(passwd, '');
