@@ -82,7 +82,7 @@ async function main(): Promise<number> {
       `dashboard:        ${base}/dashboard`,
       `technician pages: ${base}/tech`,
       `admin token:      ${args.adminToken}`,
-      `platform:         ${args.noPlatform ? 'none' : (args.brokerUrl ?? `embedded broker on mqtt://127.0.0.1:${args.mqttPort}`)}`,
+      `platform:         ${args.noPlatform ? 'none' : (args.brokerUrl ?? `embedded broker on mqtt://127.0.0.1:${hall.options.mqttPort}`)}`,
       `keys: 1-5 press on the selected evaluator, [ ] select, i invite, p cut/restore the platform link, q quit`,
       '',
     ].join('\n'),

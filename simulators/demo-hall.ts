@@ -8,6 +8,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import five from 'johnny-five';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { DEFAULT_SETTINGS } from '../protocol/index.js';
 import { Firmware } from '../device/firmware.js';
 import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady } from '../device/hardware.js';
@@ -55,6 +56,15 @@ interface Evaluator {
   firmware: Firmware;
 }
 
+function portFree(port: number): Promise<boolean> {
+  if (port === 0) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
 export class DemoHall {
   hub!: Hub;
   ingest: PlatformIngest | undefined;
@@ -79,13 +89,17 @@ export class DemoHall {
   }
 
   async start(): Promise<void> {
-    const { options } = this;
+    const options = { ...this.options };
+    // A port already taken (a Mosquitto service on 1883, say) gives way to a free one.
+    if (!(await portFree(options.mqttPort))) options.mqttPort = 0;
+    if (!(await portFree(options.httpPort))) options.httpPort = 0;
     mkdirSync(options.dataDir, { recursive: true });
     let platformUrl: string | null = null;
     if (!options.noPlatform) {
       if (options.brokerUrl) platformUrl = options.brokerUrl;
       else {
         this.broker = await startEmbeddedBroker(options.mqttPort);
+        this.options.mqttPort = this.broker.port;
         this.mqttPort = this.broker.port;
         platformUrl = `mqtt://127.0.0.1:${this.broker.port}`;
       }
