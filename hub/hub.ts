@@ -345,7 +345,7 @@ export class Hub {
     switch (result.status) {
       case 'ok':
         this.platform?.notify();
-        this.broker?.publish(`hall/${this.config.hallId}/dashboard/evaluation`, { ...result.record, contact: maskContact(result.record.contact) }, false);
+        this.broker?.publish(`hall/${this.config.hallId}/dashboard/evaluation`, { ...result.record, contact: maskContact(result.record.contact), ...this.deadlineOf(result.record) }, false);
         this.log({ level: 'info', msg: 'evaluation committed', id, rating: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
         if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId, result.record.txnId);
         return { status: AckStatus.OK, reason: AckReason.NONE };
@@ -546,6 +546,14 @@ export class Hub {
     this.platform?.notify();
     this.broker.publish(`hall/${this.config.hallId}/dashboard/handling`, { evaluationId, step, at, by }, false);
     return { at };
+  }
+
+  /** A 差评's handling deadline (the dashboard shows it the moment the rating arrives). */
+  private deadlineOf(e: Evaluation): { complex?: boolean; dueAt?: string } {
+    if (e.level < 1 || e.level > 2) return {};
+    const complex = !!(e.matterCode && this.hallConfig?.matters.find((m) => m.code === e.matterCode)?.complex);
+    const days = this.hallConfig?.handlingDays ?? { normal: 2, complex: 10 };
+    return { complex, dueAt: dueAt(e.receivedAt, complex ? days.complex : days.normal, this.hallConfig?.calendar ?? { holidays: [], workdays: [] }) };
   }
 
   /** The hall's 差评 with their handling steps and deadlines, newest first. */

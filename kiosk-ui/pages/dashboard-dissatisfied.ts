@@ -83,9 +83,10 @@ export class DissatisfiedList {
   }
 
   /** A 差评 committed a moment ago (hub's `dashboard/evaluation`): shown at once. */
-  heard(e: Evaluation): void {
+  heard(e: Evaluation & { dueAt?: string; complex?: boolean }): void {
     this.heardAt.set(e.id, Date.now());
-    if (!this.items.has(e.id)) this.items.set(e.id, { evaluation: e, complex: false, dueAt: null, handling: [], resolved: false });
+    // the hub sends the deadline with the rating; older hubs did not, and the list then fetches it
+    if (!this.items.has(e.id)) this.items.set(e.id, { evaluation: e, complex: e.complex ?? false, dueAt: e.dueAt ?? null, handling: [], resolved: false });
     this.draw();
   }
 
