@@ -203,7 +203,7 @@ export class EvaluatorCore {
   /** Boot: HELLO at once, EVENT 6 queued, signed out until the hub says who is on duty. */
   start(now: number): Command[] {
     this.out = [];
-    this.queueEvent(EventCode.BOOT, this.boot.resetReason, `boot ${this.boot.bootCount}`, now);
+    this.queueEvent(EventCode.BOOT, this.boot.resetReason, `boot ${this.boot.bootCount}`);
     this.sendHello();
     this.arm('hello', now + LINK.helloIntervalMs);
     this.enter(this.stateForDuty(), now);
@@ -222,7 +222,7 @@ export class EvaluatorCore {
         this.onFrame(input.frame, now);
         break;
       case 'self-test-result':
-        this.queueEvent(EventCode.SELF_TEST, input.failed, input.failed ? 'self-test failed' : 'self-test ok', now);
+        this.queueEvent(EventCode.SELF_TEST, input.failed, input.failed ? 'self-test failed' : 'self-test ok');
         this.showTechnician();
         break;
       case 'storage-failed':
@@ -334,7 +334,7 @@ export class EvaluatorCore {
     if (this.stateName === 'idle') this.startPrompt(Origin.INVITED, '', now);
     else if (this.stateName === 'paused' || this.stateName === 'signed-out' || this.stateName === 'fault') this.refuse(now);
     // after the prompt took its slot: when the queue is nearly full the event gives way
-    this.queueEvent(EventCode.INVITE_PRESSED, 0, '', now);
+    this.queueEvent(EventCode.INVITE_PRESSED, 0, '');
   }
 
   /** A press during a prompt: light it at once, queue the EVAL, thank. */
@@ -398,12 +398,11 @@ export class EvaluatorCore {
     this.log('info', level === Level.NOT_EVALUATED ? 'prompt timed out: not evaluated' : 'rated', { counter, rating: level, origin, txnId });
   }
 
-  private queueEvent(code: number, arg: number, eventText: string, now: number): void {
+  private queueEvent(code: number, arg: number, eventText: string): void {
     if (!this.hasRoom(1)) {
       this.log('warn', 'queue full: event not kept', { code, arg });
       return;
     }
-    void now;
     this.enqueue({ type: 'EVENT', code, arg, text: eventText });
   }
 
@@ -656,7 +655,7 @@ export class EvaluatorCore {
           this.stuck.add(id);
           this.timers.delete('combo');
           this.log('warn', 'button stuck', { button: id });
-          this.queueEvent(EventCode.BUTTON_STUCK, id === 'invite' ? 0 : id, `button ${id} stuck`, now);
+          this.queueEvent(EventCode.BUTTON_STUCK, id === 'invite' ? 0 : id, `button ${id} stuck`);
         }
       }
     }
@@ -665,11 +664,11 @@ export class EvaluatorCore {
   private toggleTechnician(now: number): void {
     if (this.stateName === 'config') {
       this.timers.delete('technician-idle');
-      this.queueEvent(EventCode.CONFIG_LEFT, 0, '', now);
+      this.queueEvent(EventCode.CONFIG_LEFT, 0, '');
       this.enter(this.stateForDuty(), now);
       return;
     }
-    this.queueEvent(EventCode.CONFIG_ENTERED, 0, '', now);
+    this.queueEvent(EventCode.CONFIG_ENTERED, 0, '');
     this.arm('technician-idle', now + this.options.technicianIdleMs);
     this.enter('config', now);
   }

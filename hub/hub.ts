@@ -347,7 +347,7 @@ export class Hub {
         this.platform?.notify();
         this.broker?.publish(`hall/${this.config.hallId}/dashboard/evaluation`, { ...result.record, contact: maskContact(result.record.contact), ...this.deadlineOf(result.record) }, false);
         this.log({ level: 'info', msg: 'evaluation committed', id, rating: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
-        if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId, result.record.txnId);
+        if (result.record.txnId && result.record.level > 0 && result.record.windowId) this.clearTabletSessions(result.record.windowId);
         return { status: AckStatus.OK, reason: AckReason.NONE };
       case 'duplicate':
         this.log({ level: 'debug', msg: 'evaluation repeated', id });
@@ -442,8 +442,8 @@ export class Hub {
     }
   }
 
-  private clearTabletSessions(windowId: string, txnId: string): void {
-    void txnId;
+  /** The window's transaction is rated: its tablets stop offering it. */
+  private clearTabletSessions(windowId: string): void {
     for (const tablet of this.registry.tabletsAt(windowId)) this.broker?.publish(hallTopics.tablet(this.config.hallId, tablet.deviceId, 'session'), {}, true);
   }
 
@@ -669,4 +669,3 @@ export class Hub {
   }
 }
 
-export { audit };

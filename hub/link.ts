@@ -13,7 +13,6 @@ import {
   LINK,
   MessageType,
   NackReason,
-  RELIABLE,
   ReliableSender,
   decodeMessage,
   encodeMessage,
@@ -34,7 +33,7 @@ export interface LinkStats {
   /** Frames that were sound but whose message was refused with NACK. */
   refused: number;
   retransmits: number;
-  /** Frames received per second, smoothed: a flood shows here. */
+  /** Bytes received since the port opened: a flood shows here. */
   bytesIn: number;
 }
 
@@ -350,8 +349,4 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
     if (this.welcomed) this.pump();
     this.schedule();
   }
-}
-
-export function isReliable(type: Message['type']): boolean {
-  return RELIABLE.has(type);
 }

@@ -226,6 +226,14 @@ export class Store {
     return query(this.db);
   }
 
+  /**
+   * A write that must be done before the caller goes on (the sync's claims, taken before a
+   * publish is handed to the client): one transaction, now, on the same single writer.
+   */
+  writeNow<T>(write: (db: Db) => T): T {
+    return this.db.transaction(write)(this.db);
+  }
+
   close(): void {
     this.flush();
     this.closed = true;

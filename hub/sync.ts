@@ -202,7 +202,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   }
 
   private releaseClaims(): void {
-    this.store.read((db) => {
+    this.store.writeNow((db) => {
       db.prepare(`UPDATE evaluations INDEXED BY evaluations_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
       db.prepare(`UPDATE evaluations INDEXED BY evaluations_alerts_publishing SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
       db.prepare(`UPDATE handling SET synced_at = NULL WHERE synced_at = 'publishing'`).run();
@@ -280,17 +280,22 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const rows = this.store.read((db) => stmt(db, `SELECT id, evaluation_id, step, at, by, note FROM handling WHERE synced_at IS NULL ORDER BY id LIMIT 100`).all()) as { id: number; evaluation_id: string; step: string; at: string; by: string | null; note: string | null }[];
     for (const r of rows) {
       const step = { evaluationId: r.evaluation_id, hallId, step: r.step, at: r.at, ...(r.by ? { by: r.by } : {}), ...(r.note ? { note: r.note } : {}) };
-      this.store.read((db) => db.prepare(`UPDATE handling SET synced_at = 'publishing' WHERE id = ?`).run(r.id));
+      this.store.writeNow((db) => stmt(db, `UPDATE handling SET synced_at = 'publishing' WHERE id = ?`).run(r.id));
       client.publish(platformTopics.handling(hallId), JSON.stringify(step), { qos: 1 }, (error) => {
         if (error || this.client !== client) return;
-        void this.store.submit((db) => db.prepare(`UPDATE handling SET synced_at = ? WHERE id = ? AND synced_at = 'publishing'`).run(new Date().toISOString(), r.id)).catch(() => {});
+        void this.store.submit((db) => stmt(db, `UPDATE handling SET synced_at = ? WHERE id = ? AND synced_at = 'publishing'`).run(new Date().toISOString(), r.id)).catch(() => {});
       });
     }
   }
 
   private publishAlertPage(client: MqttClient, rows: never[]): void {
-    for (const row of rows) {
-      const e = rowToEvaluation(row, this.options.hall);
+    // claim the page in one transaction, so the next pump does not publish it again meanwhile
+    const page = rows.map((row) => rowToEvaluation(row, this.options.hall));
+    this.store.writeNow((db) => {
+      const claim = stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`);
+      for (const e of page) claim.run(e.id);
+    });
+    for (const e of page) {
       this.alertsInFlight++;
       client.publish(platformTopics.alerts(this.options.hall.hallId), JSON.stringify(e), { qos: 1 }, (error) => {
         if (this.client !== client) return; // that connection is gone: the claim was released
@@ -312,8 +317,6 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
           });
         }
       });
-      // mark as handed to the client so the next pump does not publish it again meanwhile
-      this.store.read((db) => stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`).run(e.id));
     }
   }
 
@@ -336,9 +339,9 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       items.push(e);
     }
     const ids = items.map((e) => e.id);
-    this.store.read((db) => {
+    this.store.writeNow((db) => {
       const claim = stmt(db, 'UPDATE evaluations SET batch_id = ? WHERE id = ?');
-      db.transaction(() => ids.forEach((id) => claim.run(batchId, id)))();
+      for (const id of ids) claim.run(batchId, id);
     });
     const payload = JSON.stringify({ batchId, hallId: hall.hallId, sentAt, items });
     this.inFlight++;
@@ -428,7 +431,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   /** Republishes what waited too long for a receipt, and measures the catch-up rate. */
   private housekeeping(): void {
     const cutoff = new Date(Date.now() - this.options.republishAfterMs).toISOString();
-    const moved = this.store.read((db) =>
+    const moved = this.store.writeNow((db) =>
       stmt(db, `UPDATE evaluations INDEXED BY evaluations_sent SET sync_state = 'pending', batch_id = NULL WHERE sync_state = 'sent' AND sent_at < ?`).run(cutoff).changes,
     );
     if (moved > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved });
@@ -475,7 +478,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
 
   /** Catch-up progress in a technician's words. */
   progress(): { backlog: number; ratePerS: number; etaS: number | null; words: string } {
-    const backlog = (this.store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE sync_state IN ('pending', 'sent')`).get()) as { n: number }).n;
+    const backlog = (this.store.read((db) => stmt(db, BACKLOG_SQL).get()) as { n: number }).n;
     const rate = this.state.ratePerS;
     const etaS = backlog === 0 ? 0 : rate > 0 ? Math.ceil(backlog / rate) : null;
     let words: string;

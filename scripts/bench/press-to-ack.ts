@@ -14,15 +14,10 @@ import { parseConfig } from '../../hub/config.js';
 import { Hub } from '../../hub/hub.js';
 import { ptyPair, tempDir, waitFor, type PtyPair } from '../../simulators/pty.js';
 import { BenchEvaluator } from './ingest.js';
-import { result, type BenchResult } from './measure.js';
+import { result, type BenchResult, percentile } from './measure.js';
 
 const DEVICE_ID = 'HCP5-BENCH';
 const WARM_UP = 20;
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
 
 /** The bare peer: reads frames on one end of a pty, fsyncs a small write, writes the frame back. */
 class FsyncEcho {

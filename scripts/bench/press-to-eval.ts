@@ -12,12 +12,7 @@ import { SerialTransport } from '../../device/transport.js';
 import { HubPeer } from '../../simulators/hub-peer.js';
 import { ptyPair, tempDir } from '../../simulators/pty.js';
 import { SimIO } from '../../simulators/sim-io.js';
-import { result, type BenchResult } from './measure.js';
-
-function percentile(values: number[], p: number): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
-}
+import { result, type BenchResult, percentile } from './measure.js';
 
 export async function pressToEval(samples = 300): Promise<BenchResult> {
   const pty = await ptyPair();
