@@ -3,16 +3,13 @@
  * real socat pseudo-terminal pair: the link life cycle of PROTOCOL 1.4 end to end.
  */
 import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, LINK } from '../protocol/index.js';
 import { SerialTransport } from '../device/transport.js';
 import { HubPeer, type ReceivedPacket } from '../simulators/hub-peer.js';
-import { ptyPair, runTs, tempDir, type PtyPair, type RunningProcess } from './support/processes.js';
+import { ptyPair, runTs, tempDir, type PtyPair, type RunningProcess, cleanupsAfterEach } from './support/processes.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function setup(shouldAck?: (p: ReceivedPacket, duplicate: boolean) => boolean) {
   const pty: PtyPair = await ptyPair();

@@ -6,15 +6,12 @@
 import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AckStatus } from '../protocol/index.js';
-import { ptyPair, tempDir } from './support/processes.js';
+import { ptyPair, tempDir, cleanupsAfterEach } from './support/processes.js';
 import { DevicePeer, startHub } from './support/hub.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const ITERATIONS = 15;
 

@@ -1,17 +1,14 @@
 /** The dashboard's 差评 list: an unresolved 差评 never drops off, however old or however busy the hall. */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Evaluation } from '../protocol/index.js';
 import { parseConfig } from '../hub/config.js';
 import { commitEvaluation } from '../hub/evaluations.js';
 import { Hub } from '../hub/hub.js';
-import { tempDir } from './support/processes.js';
+import { tempDir, cleanupsAfterEach } from './support/processes.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 const rating = (id: string, level: number, at: string): Evaluation => ({
   id, hallId: 'H', areaCode: '', deptCode: '', channel: 'evaluator', level, reasons: [], comment: '', contact: '13812345678', txnId: null, matterCode: null, matterName: null,

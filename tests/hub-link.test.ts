@@ -4,15 +4,12 @@
 import Database from 'better-sqlite3';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AckReason, AckStatus, encodeFrame, encodeMessage } from '../protocol/index.js';
-import { ptyPair, tempDir, type PtyPair } from './support/processes.js';
+import { ptyPair, tempDir, type PtyPair, cleanupsAfterEach } from './support/processes.js';
 import { DevicePeer, startHub, type HubProcess } from './support/hub.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function pty(): Promise<PtyPair> {
   const p = await ptyPair();

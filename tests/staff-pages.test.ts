@@ -4,23 +4,13 @@
  * without the token; a pending evaluator is paired from the page and welcomed.
  */
 import { rmSync } from 'node:fs';
-import type { Browser } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, DevicePeer, startHub, type HubProcess } from './support/hub.js';
-import { launchChromium } from './support/browser.js';
-import { ptyPair, tempDir } from './support/processes.js';
+import { sharedBrowser } from './support/browser.js';
+import { ptyPair, tempDir, cleanupsAfterEach } from './support/processes.js';
 
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const browser = sharedBrowser();
+const cleanups = cleanupsAfterEach();
 
 async function hall(extra: Record<string, unknown> = {}): Promise<HubProcess> {
   const dir = tempDir('staff');
@@ -33,7 +23,7 @@ async function hall(extra: Record<string, unknown> = {}): Promise<HubProcess> {
 }
 
 async function staffPage(hub: HubProcess, path: string, token: string | null) {
-  const page = await browser.newPage({ viewport: { width: 1440, height: 1000 } });
+  const page = await browser().newPage({ viewport: { width: 1440, height: 1000 } });
   cleanups.push(() => page.close());
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -54,7 +44,7 @@ describe('staff pages', () => {
     const dashboard = await staffPage(hub, '/dashboard', ADMIN_TOKEN);
     await dashboard.waitForFunction(() => document.body.textContent?.includes('实时'), null, { timeout: 10_000 });
 
-    const tablet = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    const tablet = await browser().newPage({ viewport: { width: 1280, height: 800 } });
     cleanups.push(() => tablet.close());
     await tablet.goto(`${hub.url}/tablet?tablet=TAB-01&token=${paired.token as string}`);
     await tablet.waitForFunction(() => document.getElementById('conn')?.dataset['state'] === 'online', null, { timeout: 10_000 });

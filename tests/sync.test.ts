@@ -3,19 +3,16 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../hub/config.js';
 import { syncSummary } from '../hub/evaluations.js';
 import { Hub } from '../hub/hub.js';
 import { PlatformIngest } from '../simulators/platform.js';
-import { tempDir } from './support/processes.js';
+import { tempDir, cleanupsAfterEach } from './support/processes.js';
 import { seedOffline, HALL } from './support/seed.js';
 import { startMosquitto } from './support/mosquitto.js';
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 
 async function setup(n: number) {

@@ -5,25 +5,16 @@
  */
 import { readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
 import { freePort } from './support/mosquitto.js';
-import { ADMIN_TOKEN, startHub, type HubProcess } from './support/hub.js';
-import { contrast, launchChromium } from './support/browser.js';
-import { tempDir } from './support/processes.js';
+import { startHub, type HubProcess } from './support/hub.js';
+import { contrast, sharedBrowser } from './support/browser.js';
+import { tempDir, cleanupsAfterEach } from './support/processes.js';
 
 const require = createRequire(import.meta.url);
-let browser: Browser;
-beforeAll(async () => {
-  browser = await launchChromium();
-});
-afterAll(async () => {
-  await browser?.close();
-});
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const browser = sharedBrowser();
+const cleanups = cleanupsAfterEach();
 
 async function hallWithTablet(port = 0, dir = tempDir('tablet')): Promise<{ hub: HubProcess; dir: string; token: string }> {
   cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
@@ -37,7 +28,7 @@ async function hallWithTablet(port = 0, dir = tempDir('tablet')): Promise<{ hub:
 }
 
 async function openTablet(hub: HubProcess, token: string): Promise<Page> {
-  const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const page = await browser().newPage({ viewport: { width: 1280, height: 800 } });
   cleanups.push(() => page.close());
   const errors: string[] = [];
   page.on('pageerror', (e) => errors.push(e.message));
@@ -148,4 +139,3 @@ describe('the citizen tablet page', () => {
   });
 });
 
-void ADMIN_TOKEN;
