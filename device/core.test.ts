@@ -71,7 +71,7 @@ function harness(options: Partial<CoreOptions> = {}, boot: Partial<BootState> = 
     welcome: (settings: Settings = DEFAULT_SETTINGS) => h.hub({ type: 'WELCOME', hubTime: HUB_TIME, windowId: 'A01', windowName: 'A01 综合受理', settings }),
     onDuty: () => h.hubReliable({ type: 'STAFF', duty: Duty.ON_DUTY, staffId: 'S007', staffName: '李明', staffTitle: '' }),
     serviceDone: (txnId = 'T-1') => h.hubReliable({ type: 'SERVICE', event: ServiceEvent.DONE, txnId, matterCode: 'M1', matterName: '居民身份证换领' }),
-    ack: (seq: number, status: number = AckStatus.OK, reason: number = AckReason.NONE) => h.hub({ type: 'ACK', status, reason }, seq),
+    ack: (seq: number, status: AckStatus = AckStatus.OK, reason: AckReason = AckReason.NONE) => h.hub({ type: 'ACK', status, reason }, seq),
   };
   return h;
 }

@@ -10,7 +10,7 @@ import {
   AckStatus,
   Capability,
   DEFAULT_SETTINGS,
-  DeviceState,
+  DEVICE_STATE_CODES,
   DuplicateFilter,
   Duty,
   EventCode,
@@ -26,6 +26,7 @@ import {
   ackKeepsMessage,
   decodeMessage,
   encodeMessage,
+  type DeviceStateName,
   type Eval,
   type Event,
   type Frame,
@@ -35,17 +36,8 @@ import {
 } from '../protocol/index.js';
 import { text, type TextKey } from './texts.js';
 
-export type StateName = 'boot' | 'idle' | 'prompt' | 'thanks' | 'paused' | 'config' | 'fault' | 'signed-out';
-const STATE_CODE: Record<StateName, number> = {
-  boot: DeviceState.BOOT,
-  idle: DeviceState.IDLE,
-  prompt: DeviceState.PROMPT,
-  thanks: DeviceState.THANKS,
-  paused: DeviceState.PAUSED,
-  config: DeviceState.CONFIG,
-  fault: DeviceState.FAULT,
-  'signed-out': DeviceState.SIGNED_OUT,
-};
+/** The evaluator's states: those STATE reports (PROTOCOL 1.3), by name. */
+export type StateName = DeviceStateName;
 
 /** A level button 1..5 (5 = 非常满意) or the staff-facing invite key. */
 export type ButtonId = 1 | 2 | 3 | 4 | 5 | 'invite';
@@ -133,7 +125,7 @@ export type Command =
 type TimerName = 'hello' | 'ping' | 'link-down' | 'prompt' | 'thanks' | 'combo' | 'technician-idle' | 'unsolicited' | `stuck-${ButtonId}`;
 
 interface Prompt {
-  origin: number;
+  origin: Origin;
   txnId: string;
   startedAt: number;
 }
@@ -360,7 +352,7 @@ export class EvaluatorCore {
     this.enter('thanks', now);
   }
 
-  private startPrompt(origin: number, txnId: string, now: number): void {
+  private startPrompt(origin: Origin, txnId: string, now: number): void {
     if (!this.hasRoom(1) || this.storageFailed) {
       this.enter('fault', now);
       this.refuse(now);
@@ -391,14 +383,14 @@ export class EvaluatorCore {
     return this.queued + n + (this.prompt ? 1 : 0) <= this.options.queueCapacity;
   }
 
-  private queueEval(level: number, origin: number, txnId: string, now: number, promptMs: number): void {
+  private queueEval(level: Level, origin: Origin, txnId: string, now: number, promptMs: number): void {
     const counter = this.nextCounter++;
     const message: Eval = { type: 'EVAL', counter, level, origin, txnId, deviceTime: this.deviceTime(now), promptMs: Math.max(0, Math.round(promptMs)) };
     this.enqueue(message);
     this.log('info', level === Level.NOT_EVALUATED ? 'prompt timed out: not evaluated' : 'rated', { counter, rating: level, origin, txnId });
   }
 
-  private queueEvent(code: number, arg: number, eventText: string): void {
+  private queueEvent(code: EventCode, arg: number, eventText: string): void {
     if (!this.hasRoom(1)) {
       this.log('warn', 'queue full: event not kept', { code, arg });
       return;
@@ -786,7 +778,7 @@ export class EvaluatorCore {
   }
 
   private sendState(): void {
-    if (this.session) this.send({ type: 'STATE', state: STATE_CODE[this.stateName], queued: Math.min(this.queued, 0xffff) });
+    if (this.session) this.send({ type: 'STATE', state: DEVICE_STATE_CODES[this.stateName], queued: Math.min(this.queued, 0xffff) });
   }
 
   private send(message: Message, seq = 0): void {

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from '
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { DEFAULT_SETTINGS, type Eval } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, type Eval, type Level } from '../protocol/index.js';
 import type { QueuedItem } from './core.js';
 import { QueueLog, parseLog } from './queue-log.js';
 
@@ -18,7 +18,7 @@ afterEach(() => {
 
 const evalItem = (qid: number, counter: number): QueuedItem => ({
   qid,
-  message: { type: 'EVAL', counter, level: (counter % 5) + 1, origin: 1, txnId: `T-${counter}`, deviceTime: 1795751400000 + counter, promptMs: 900 } satisfies Eval,
+  message: { type: 'EVAL', counter, level: ((counter % 5) + 1) as Level, origin: 1, txnId: `T-${counter}`, deviceTime: 1795751400000 + counter, promptMs: 900 } satisfies Eval,
 });
 
 /** A recorded run: appends, some acknowledged, a settings change, more appends. */

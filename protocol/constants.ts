@@ -1,4 +1,7 @@
-/** Named values of PROTOCOL 1.3. Wire numbers appear only here. */
+/**
+ * Named values of PROTOCOL 1.3, and the names the JSON side (PROTOCOL 2-5) gives them. Wire
+ * numbers appear only here. Pure data: the browser pages import this file too.
+ */
 
 export const MessageType = {
   HELLO: 0x01,
@@ -168,3 +171,97 @@ export const DEFAULT_USB_IDS = {
   serial: [{ vendorId: 0x1209, productId: 0x4850 }],
   hid: [{ vendorId: 0x1209, productId: 0x4851, usagePage: 0xff00 }],
 } as const;
+
+// ---- JSON limits and names of PROTOCOL 2-5 (pure data; the zod schemas build on them) ----
+
+/** PROTOCOL 3: a batch holds at most 500 evaluations and 256 KiB. */
+export const MAX_BATCH_ITEMS = 500;
+export const MAX_BATCH_BYTES = 256 * 1024;
+/** PROTOCOL 4: `comment` is at most 500 characters (code points, not UTF-16 units). */
+export const MAX_COMMENT_CHARS = 500;
+
+/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: printable ASCII source id, then a counter from 1. */
+export const EVALUATION_ID = new RegExp(`^[\\x20-\\x7e]{1,${MAX_DEVICE_ID_BYTES}}-[1-9][0-9]{0,9}$`);
+
+/** A mainland China mobile number (11 digits, 1[3-9]...), the only call-back contact accepted. */
+export const MOBILE_PHONE = /^1[3-9][0-9]{9}$/;
+
+/** PROTOCOL 4 `channel`. */
+export const CHANNELS = ['evaluator', 'tablet'] as const;
+export type Channel = (typeof CHANNELS)[number];
+/** PROTOCOL 4 `origin`: the three of EVAL.origin by name (`ORIGIN_NAMES`), and `tablet`. */
+export const ORIGINS = ['prompted', 'invited', 'unsolicited', 'tablet'] as const;
+export type OriginName = (typeof ORIGINS)[number];
+export const EVALUATION_FLAGS = ['misuse', 'clockUnsynced'] as const;
+/** Steps a person records in handling a 差评 (`POST /api/evaluations/{id}/handling`). */
+export const HANDLING_STEPS = ['acknowledged', 'called-back', 'resolved'] as const;
+export type HandlingStepName = (typeof HANDLING_STEPS)[number];
+
+/** Default reason catalogue: the offline indicators and common complaints (issue: hall tablet). */
+export const DEFAULT_REASONS: readonly { code: string; zh: string; en: string }[] = [
+  { code: 'efficiency', zh: '服务效率', en: 'Efficiency' },
+  { code: 'competence', zh: '服务水平', en: 'Competence' },
+  { code: 'attitude', zh: '服务态度', en: 'Attitude' },
+  { code: 'long-wait', zh: '等候时间长', en: 'Long wait' },
+  { code: 'too-many-documents', zh: '材料要求多', en: 'Too many documents' },
+  { code: 'repeat-visits', zh: '多次跑动', en: 'Repeat visits' },
+  { code: 'system-failure', zh: '系统故障', en: 'System failure' },
+  { code: 'other', zh: '其他', en: 'Other' },
+];
+
+// ---- code <-> name tables: the wire has numbers, JSON, the API and logs have names ----
+
+/** The other direction of a code -> name table. */
+function invert<C extends number, N extends string>(names: Readonly<Record<C, N>>): Readonly<Record<N, C>> {
+  return Object.fromEntries(Object.entries(names).map(([code, name]) => [name, Number(code)])) as Record<N, C>;
+}
+
+/** STATE.state by name, as the hub reports a device's state (`GET /api/devices`, PROTOCOL 3 `devices/{id}`). */
+export const DEVICE_STATE_NAMES = {
+  [DeviceState.BOOT]: 'boot',
+  [DeviceState.IDLE]: 'idle',
+  [DeviceState.PROMPT]: 'prompt',
+  [DeviceState.THANKS]: 'thanks',
+  [DeviceState.PAUSED]: 'paused',
+  [DeviceState.CONFIG]: 'config',
+  [DeviceState.FAULT]: 'fault',
+  [DeviceState.SIGNED_OUT]: 'signed-out',
+} as const satisfies Record<DeviceState, string>;
+export type DeviceStateName = (typeof DEVICE_STATE_NAMES)[DeviceState];
+export const DEVICE_STATE_CODES = /* @__PURE__ */ invert<DeviceState, DeviceStateName>(DEVICE_STATE_NAMES);
+
+/** EVAL.origin by name, as the evaluation record has it (PROTOCOL 4 `origin`). */
+export const ORIGIN_NAMES = {
+  [Origin.PROMPTED]: 'prompted',
+  [Origin.INVITED]: 'invited',
+  [Origin.UNSOLICITED]: 'unsolicited',
+} as const satisfies Record<Origin, OriginName>;
+export type EvalOriginName = (typeof ORIGIN_NAMES)[Origin];
+export const ORIGIN_CODES = /* @__PURE__ */ invert<Origin, EvalOriginName>(ORIGIN_NAMES);
+
+/** STAFF.duty by name, as `PUT /api/windows/{windowId}/staff` has it. */
+export const DUTY_NAMES = {
+  [Duty.SIGNED_OUT]: 'off',
+  [Duty.ON_DUTY]: 'on',
+  [Duty.PAUSED]: 'paused',
+} as const satisfies Record<Duty, string>;
+export type DutyName = (typeof DUTY_NAMES)[Duty];
+export const DUTY_CODES = /* @__PURE__ */ invert<Duty, DutyName>(DUTY_NAMES);
+
+/** SERVICE.event by name, as `POST /api/windows/{windowId}/service` has it. */
+export const SERVICE_EVENT_NAMES = {
+  [ServiceEvent.STARTED]: 'started',
+  [ServiceEvent.DONE]: 'done',
+  [ServiceEvent.CANCELLED]: 'cancelled',
+} as const satisfies Record<ServiceEvent, string>;
+export type ServiceEventName = (typeof SERVICE_EVENT_NAMES)[ServiceEvent];
+export const SERVICE_EVENT_CODES = /* @__PURE__ */ invert<ServiceEvent, ServiceEventName>(SERVICE_EVENT_NAMES);
+
+/** ACK.status by name, as the tablet's ack has it (PROTOCOL 2 `acks`, PROTOCOL 3 `channel-acks`). */
+export const ACK_STATUS_NAMES = {
+  [AckStatus.OK]: 'ok',
+  [AckStatus.DUPLICATE]: 'duplicate',
+  [AckStatus.REJECTED]: 'rejected',
+} as const satisfies Record<AckStatus, string>;
+export type AckStatusName = (typeof ACK_STATUS_NAMES)[AckStatus];
+export const ACK_STATUS_CODES = /* @__PURE__ */ invert<AckStatus, AckStatusName>(ACK_STATUS_NAMES);

@@ -1,12 +1,197 @@
-/** The wire contracts of PROTOCOL.md, implemented once. Pure: no I/O, no timers. */
-export * from './constants.js';
-export * from './errors.js';
-export * from './crc16.js';
-export * from './cobs.js';
-export * from './frame.js';
-export * from './hid.js';
-export * from './messages.js';
-export * from './reliable.js';
-export * from './topics.js';
-export * from './schemas.js';
-export * from './levels.js';
+/**
+ * The wire contracts of PROTOCOL.md, implemented once. Pure: no I/O, no timers, and nothing
+ * that needs zod at run time, so the browser pages import this file too (checked by
+ * `index.test.ts`). The JSON schemas and their validators (`parsePayload`, `parseJson`, the
+ * `*Schema` objects) are in `./schemas.js`; only their types are re-exported here.
+ *
+ * Every name is listed, so what the package offers is read here, not discovered.
+ */
+export {
+  ACK_STATUS_CODES,
+  ACK_STATUS_NAMES,
+  AckReason,
+  AckStatus,
+  CHANNELS,
+  Capability,
+  DEFAULT_REASONS,
+  DEFAULT_SETTINGS,
+  DEFAULT_USB_IDS,
+  DEVICE_STATE_CODES,
+  DEVICE_STATE_NAMES,
+  DIRECTION,
+  DUTY_CODES,
+  DUTY_NAMES,
+  DeviceState,
+  Duty,
+  EVALUATION_FLAGS,
+  EVALUATION_ID,
+  EventCode,
+  HANDLING_STEPS,
+  LINK,
+  Language,
+  Level,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  MAX_COMMENT_CHARS,
+  MAX_DEVICE_ID_BYTES,
+  MAX_STR_BYTES,
+  MESSAGE_NAMES,
+  MOBILE_PHONE,
+  MessageType,
+  NackReason,
+  ORIGINS,
+  ORIGIN_CODES,
+  ORIGIN_NAMES,
+  Origin,
+  RELIABLE,
+  SERVICE_EVENT_CODES,
+  SERVICE_EVENT_NAMES,
+  SETTINGS_RANGES,
+  ServiceEvent,
+  SettingsFlag,
+  ackKeepsMessage,
+  isDissatisfied,
+  messageName,
+} from './constants.js';
+export type { AckStatusName, Channel, DeviceStateName, DutyName, EvalOriginName, HandlingStepName, MessageName, OriginName, ServiceEventName } from './constants.js';
+
+export { FrameError, PayloadError, hexByte } from './errors.js';
+export type { FrameErrorCode } from './errors.js';
+
+export { crc16 } from './crc16.js';
+export { cobsDecode, cobsEncode, cobsMaxEncodedLength } from './cobs.js';
+
+export {
+  DELIMITER,
+  DROP_REASONS,
+  FRAME_CRC_BYTES,
+  FRAME_HEADER_BYTES,
+  FrameDecoder,
+  MAX_ENCODED_FRAME_BYTES,
+  MAX_FRAME_BYTES,
+  MAX_PAYLOAD_BYTES,
+  MIN_FRAME_BYTES,
+  PROTOCOL_VERSION,
+  decodeFrame,
+  encodeFrame,
+  parseFrame,
+} from './frame.js';
+export type { DecoderOutput, DecoderStats, DropReason, Frame, FrameDecoderOptions } from './frame.js';
+
+export { HID_MAX_SLICE, HID_REPORT_BYTES, HID_USAGE_PAGE, packReports, unpackReport, withReportId } from './hid.js';
+
+export { LAYOUTS, decodeMessage, decodePayload, encodeMessage, encodePayload, isValidDeviceId, messageFromJson, packetToJson, truncateUtf8 } from './messages.js';
+export type {
+  Ack,
+  Eval,
+  Event,
+  FieldSpec,
+  Hello,
+  LayoutProblems,
+  LayoutTable,
+  Message,
+  MessageOf,
+  Nack,
+  Packet,
+  Ping,
+  Pong,
+  SelfTest,
+  Service,
+  Settings,
+  SettingsMessage,
+  Staff,
+  State,
+  Welcome,
+} from './messages.js';
+
+export { DuplicateFilter, ReliableSender, nextSeq } from './reliable.js';
+export type { DuplicateFilterOptions, InFlight, ReliableSenderOptions, Transmission } from './reliable.js';
+
+export {
+  DASHBOARD_LEAVES,
+  PLATFORM_LEAVES,
+  TABLET_LEAVES,
+  dashboardMaySubscribe,
+  hallTopics,
+  isTopicSegment,
+  parseHallTopic,
+  parsePlatformTopic,
+  platformTopics,
+  tabletMayPublish,
+  tabletMaySubscribe,
+} from './topics.js';
+export type { DashboardLeaf, HallTopic, PlatformLeaf, PlatformTopic, TabletLeaf } from './topics.js';
+
+export {
+  GB_SATISFACTION_CODE,
+  LEVEL_NAMES,
+  LEVEL_WORDS,
+  NATIONAL_CHANNEL,
+  NATIONAL_COLUMNS,
+  gbCodeToLevel,
+  levelName,
+  levelToGbCode,
+  toCsv,
+  toCstStamp,
+  toNationalRow,
+} from './levels.js';
+export type { LevelName, NationalRow, RatingName } from './levels.js';
+
+// Types only: erased at build, so zod stays out of whatever imports this file.
+export type {
+  Batch,
+  DeviceSettings,
+  DeviceStatus,
+  Evaluation,
+  HallConfig,
+  HallStatus,
+  HandlingStep,
+  PayloadOf,
+  PublicConfig,
+  Reason,
+  Receipt,
+  SchemaName,
+  TabletAck,
+  TabletEvaluation,
+  TabletSession,
+} from './schemas.js';
+
+export type {
+  ApiErrorBody,
+  AuditList,
+  AuditRow,
+  DashboardEvaluation,
+  DashboardHandling,
+  DashboardPayload,
+  DashboardPayloadOf,
+  DeviceKind,
+  DeviceList,
+  DeviceListItem,
+  DissatisfiedItem,
+  DissatisfiedList,
+  EvaluationList,
+  HallInfo,
+  HandlingAnswer,
+  HandlingRecord,
+  HandlingRequest,
+  Health,
+  LinkCounters,
+  ListedEvaluation,
+  PairAnswer,
+  PairRequest,
+  SelfTestAnswer,
+  ServiceAnswer,
+  ServiceRequest,
+  SettingsAnswer,
+  StaffAnswer,
+  StaffRequest,
+  StatGroup,
+  StatRow,
+  StatsAnswer,
+  Suggestion,
+  SuggestionList,
+  SyncProgress,
+  SyncSummary,
+  TabletSuggestion,
+  UnpairAnswer,
+} from './api.js';

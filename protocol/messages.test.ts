@@ -1,6 +1,7 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, expectTypeOf, it } from 'vitest';
 import {
+  EventCode,
   FrameDecoder,
   FrameError,
   LAYOUTS,
@@ -14,6 +15,8 @@ import {
   messageFromJson,
   truncateUtf8,
   type FieldSpec,
+  type LayoutProblems,
+  type LayoutTable,
   type Message,
   type MessageName,
 } from './index.js';
@@ -36,6 +39,7 @@ function fieldArbitrary(spec: FieldSpec): fc.Arbitrary<unknown> {
     case 'u16':
     case 'u32':
     case 'u64': {
+      if (spec.values) return fc.constantFrom(...spec.values);
       const [min, max] = spec.range ?? [0, wireMax[spec.kind]];
       return fc.integer({ min, max });
     }
@@ -106,6 +110,54 @@ describe('field validation', () => {
     ['time beyond 2^53', { deviceTime: 2 ** 53 }, /EVAL.deviceTime/],
   ])('encode refuses %s', (_label, patch, pattern) => {
     expect(() => encodePayload({ ...evalMsg, ...patch } as Message)).toThrow(pattern);
+  });
+
+  it('a field typed by a named set takes only its values, both ways', () => {
+    const event = { type: 'EVENT', code: EventCode.INVITE_PRESSED, arg: 0, text: '' } as const;
+    const payload = encodePayload(event);
+    expect(decodePayload('EVENT', payload)).toEqual(event);
+    payload[0] = 8; // no such EVENT.code in PROTOCOL 1.3
+    expect(() => decodePayload('EVENT', payload)).toThrow(/EVENT.code: expected an integer 1..7, got 8/);
+    expect(() => encodePayload({ ...event, code: 8 } as unknown as Message)).toThrow(expect.objectContaining({ code: 'bad-payload' }));
+    expect(() => decodePayload('ACK', new Uint8Array([2, 5]))).toThrow(/ACK.reason/);
+    expect(() => decodePayload('STATE', new Uint8Array([8, 0, 0]))).toThrow(/STATE.state/);
+    for (const name of MESSAGE_NAMES) {
+      for (const spec of LAYOUTS[name]) if (spec.values) expect(spec.range).toEqual([Math.min(...spec.values), Math.max(...spec.values)]);
+    }
+  });
+
+  it('a field typed by a named set decodes every byte in the set and refuses every other', () => {
+    const size = (spec: FieldSpec, value: unknown) =>
+      spec.kind === 'str' || spec.kind === 'deviceId' ? 1 + utf8.encode(value as string).length : { u8: 1, u16: 2, u32: 4, u64: 8, settings: 7 }[spec.kind];
+    const checked: string[] = [];
+    for (const name of MESSAGE_NAMES) {
+      const [sample] = fc.sample(messageArbitrary(name), { numRuns: 1, seed: 7 });
+      const fields = sample as unknown as Record<string, unknown>;
+      let offset = 0;
+      for (const spec of LAYOUTS[name]) {
+        if (spec.values) {
+          checked.push(`${name}.${spec.name}`);
+          const payload = encodePayload(sample!);
+          for (let byte = 0; byte <= 0xff; byte++) {
+            payload[offset] = byte;
+            if (spec.values.includes(byte)) expect(decodePayload(name, payload)).toMatchObject({ [spec.name]: byte });
+            else expect(() => decodePayload(name, payload), `${name}.${spec.name} = ${byte}`).toThrow(new RegExp(`${name}\\.${spec.name}`));
+          }
+        }
+        offset += size(spec, fields[spec.name]);
+      }
+    }
+    expect(checked).toEqual(['STATE.state', 'SERVICE.event', 'STAFF.duty', 'EVAL.level', 'EVAL.origin', 'EVENT.code', 'ACK.status', 'ACK.reason', 'NACK.reason']);
+  });
+
+  it('the compiler checks every layout against its message interface', () => {
+    expectTypeOf<LayoutProblems<LayoutTable>>().toEqualTypeOf<never>();
+    type Renamed = Omit<LayoutTable, 'PING'> & { PING: readonly [{ name: 'senderTimeMs'; kind: 'u64' }] };
+    expectTypeOf<LayoutProblems<Renamed>>().toEqualTypeOf<'PING.senderTime' | 'PING.senderTimeMs'>();
+    type WrongKind = Omit<LayoutTable, 'PONG'> & { PONG: readonly [{ name: 'echoedTime'; kind: 'str' }, { name: 'senderTime'; kind: 'u64' }] };
+    expectTypeOf<LayoutProblems<WrongKind>>().toEqualTypeOf<'PONG.echoedTime'>();
+    type Unchecked = Omit<LayoutTable, 'ACK'> & { ACK: readonly [{ name: 'status'; kind: 'u8'; values: readonly number[] }, { name: 'reason'; kind: 'u8' }] };
+    expectTypeOf<LayoutProblems<Unchecked>>().toEqualTypeOf<'ACK.reason'>();
   });
 
   it('settings out of range are refused both ways', () => {

@@ -2,16 +2,28 @@
  * Typed encode/decode of every message of PROTOCOL 1.3, with field validation.
  *
  * Each payload is described once, as a list of fields, in `LAYOUTS`; the encoder, the decoder
- * and the property tests all read that table. Integers are little-endian; `str` is a u8 byte
- * length then UTF-8 (at most 64 bytes: encoders truncate on a character boundary, decoders
- * reject longer or invalid UTF-8); `u64` times are epoch milliseconds and must be safe integers.
+ * and the property tests all read that table, and the compiler checks it against the message
+ * interfaces (`LayoutProblems`). A field whose values are a named set (`Level`, `Origin`,
+ * `DeviceState`...) has that union as its type, and both codec directions refuse any other
+ * value. Integers are little-endian; `str` is a u8 byte length then UTF-8 (at most 64 bytes:
+ * encoders truncate on a character boundary, decoders reject longer or invalid UTF-8); `u64`
+ * times are epoch milliseconds and must be safe integers.
  */
 import {
+  AckReason,
+  AckStatus,
+  DeviceState,
+  Duty,
+  EventCode,
+  Level,
   MAX_DEVICE_ID_BYTES,
   MAX_STR_BYTES,
   MessageType,
+  NackReason,
+  Origin,
   RELIABLE,
   SETTINGS_RANGES,
+  ServiceEvent,
   messageName,
   type MessageName,
 } from './constants.js';
@@ -63,19 +75,19 @@ export interface Pong {
 }
 export interface State {
   type: 'STATE';
-  state: number;
+  state: DeviceState;
   queued: number;
 }
 export interface Service {
   type: 'SERVICE';
-  event: number;
+  event: ServiceEvent;
   txnId: string;
   matterCode: string;
   matterName: string;
 }
 export interface Staff {
   type: 'STAFF';
-  duty: number;
+  duty: Duty;
   staffId: string;
   staffName: string;
   staffTitle: string;
@@ -90,26 +102,27 @@ export interface SelfTest {
 export interface Eval {
   type: 'EVAL';
   counter: number;
-  level: number;
-  origin: number;
+  level: Level;
+  origin: Origin;
   txnId: string;
   deviceTime: number;
   promptMs: number;
 }
 export interface Event {
   type: 'EVENT';
-  code: number;
+  code: EventCode;
   arg: number;
   text: string;
 }
 export interface Ack {
   type: 'ACK';
-  status: number;
-  reason: number;
+  status: AckStatus;
+  /** `AckReason.NONE` unless `status` is REJECTED. */
+  reason: AckReason;
 }
 export interface Nack {
   type: 'NACK';
-  reason: number;
+  reason: NackReason;
   offendingType: number;
   offendingSeq: number;
 }
@@ -129,13 +142,23 @@ export interface FieldSpec {
   kind: FieldKind;
   /** Inclusive range for integer fields, narrower than the wire type. */
   range?: readonly [number, number];
+  /** The only values an integer field may take (a named set such as `Level`), within `range`. */
+  values?: readonly number[];
 }
 
-const f = (name: string, kind: FieldKind, range?: readonly [number, number]): FieldSpec =>
-  range ? { name, kind, range } : { name, kind };
+/** A field; the literal name and kind stay in the type, for `LayoutProblems`. */
+function f<const N extends string, const K extends FieldKind>(name: N, kind: K, range?: readonly [number, number]): { name: N; kind: K; range?: readonly [number, number] } {
+  return range ? { name, kind, range } : { name, kind };
+}
+
+/** A u8 field whose values are the named set `named` (e.g. `Level`): its range and its values. */
+function oneOf<const N extends string>(name: N, named: Readonly<Record<string, number>>): { name: N; kind: 'u8'; range: readonly [number, number]; values: readonly number[] } {
+  const values = [...new Set(Object.values(named))].sort((a, b) => a - b);
+  return { name, kind: 'u8', range: [values[0]!, values[values.length - 1]!], values };
+}
 
 /** The payload layout of every message, in wire order. */
-export const LAYOUTS: Readonly<Record<MessageName, readonly FieldSpec[]>> = {
+const LAYOUT_TABLE = {
   HELLO: [
     f('deviceId', 'deviceId'),
     f('model', 'str'),
@@ -149,23 +172,70 @@ export const LAYOUTS: Readonly<Record<MessageName, readonly FieldSpec[]>> = {
   WELCOME: [f('hubTime', 'u64'), f('windowId', 'str'), f('windowName', 'str'), f('settings', 'settings')],
   PING: [f('senderTime', 'u64')],
   PONG: [f('echoedTime', 'u64'), f('senderTime', 'u64')],
-  STATE: [f('state', 'u8', [0, 7]), f('queued', 'u16')],
-  SERVICE: [f('event', 'u8', [1, 3]), f('txnId', 'str'), f('matterCode', 'str'), f('matterName', 'str')],
-  STAFF: [f('duty', 'u8', [0, 2]), f('staffId', 'str'), f('staffName', 'str'), f('staffTitle', 'str')],
+  STATE: [oneOf('state', DeviceState), f('queued', 'u16')],
+  SERVICE: [oneOf('event', ServiceEvent), f('txnId', 'str'), f('matterCode', 'str'), f('matterName', 'str')],
+  STAFF: [oneOf('duty', Duty), f('staffId', 'str'), f('staffName', 'str'), f('staffTitle', 'str')],
   SETTINGS: [f('settings', 'settings')],
   SELF_TEST: [],
   EVAL: [
     f('counter', 'u32', [1, 0xffffffff]),
-    f('level', 'u8', [0, 5]),
-    f('origin', 'u8', [1, 3]),
+    oneOf('level', Level),
+    oneOf('origin', Origin),
     f('txnId', 'str'),
     f('deviceTime', 'u64'),
     f('promptMs', 'u32'),
   ],
-  EVENT: [f('code', 'u8', [1, 0xff]), f('arg', 'u32'), f('text', 'str')],
-  ACK: [f('status', 'u8', [0, 2]), f('reason', 'u8', [0, 4])],
-  NACK: [f('reason', 'u8', [1, 4]), f('offendingType', 'u8'), f('offendingSeq', 'u16')],
-};
+  EVENT: [oneOf('code', EventCode), f('arg', 'u32'), f('text', 'str')],
+  ACK: [oneOf('status', AckStatus), oneOf('reason', AckReason)],
+  NACK: [oneOf('reason', NackReason), f('offendingType', 'u8'), f('offendingSeq', 'u16')],
+} as const satisfies Record<MessageName, readonly FieldSpec[]>;
+
+export const LAYOUTS: Readonly<Record<MessageName, readonly FieldSpec[]>> = LAYOUT_TABLE;
+
+/** The TypeScript type each field kind decodes to. */
+interface KindType {
+  u8: number;
+  u16: number;
+  u32: number;
+  u64: number;
+  str: string;
+  deviceId: string;
+  settings: Settings;
+}
+type SpecOf<T, N extends MessageName> = T extends Record<N, readonly (infer S)[]> ? S : never;
+type FieldNames<N extends MessageName> = Exclude<keyof MessageOf<N>, 'type'>;
+type LayoutNames<T, N extends MessageName, S = SpecOf<T, N>> = S extends { name: infer K } ? K : never;
+/**
+ * Fields whose layout kind does not decode to the interface's type for it, and integer fields
+ * typed by a named set (narrower than `number`) whose layout does not check that set (`oneOf`).
+ */
+type WrongKind<T, N extends MessageName, S = SpecOf<T, N>> = S extends { name: infer K; kind: infer F extends FieldKind }
+  ? K extends FieldNames<N>
+    ? MessageOf<N>[K] extends KindType[F]
+      ? KindType[F] extends number
+        ? number extends MessageOf<N>[K]
+          ? never
+          : S extends { values: readonly number[] }
+            ? never
+            : K
+        : never
+      : K
+    : never
+  : never;
+type Problems<T, N extends MessageName> = Exclude<FieldNames<N>, LayoutNames<T, N>> | Exclude<LayoutNames<T, N>, FieldNames<N>> | WrongKind<T, N>;
+
+/**
+ * `"EVAL.level"`-style names of every field where a layout table and the message interfaces
+ * disagree: a field missing from either side, one whose kind decodes to another type, or a
+ * named set the layout does not check.
+ * `never` when they match, which `LayoutsMatch` requires: a mismatch fails `tsc`.
+ */
+export type LayoutProblems<T> = { [N in MessageName]: `${N}.${Problems<T, N> & string}` }[MessageName];
+type MustBeNever<T extends never> = T;
+// A layout and its interface disagree if this line fails to compile; the error names the field.
+export type LayoutsMatch = MustBeNever<LayoutProblems<LayoutTable>>;
+/** The type of the layout table, literal names and kinds included (for `LayoutProblems`). */
+export type LayoutTable = typeof LAYOUT_TABLE;
 
 const SETTINGS_FIELDS = Object.keys(SETTINGS_RANGES) as (keyof Settings)[];
 const WIRE_MAX: Record<'u8' | 'u16' | 'u32' | 'u64', number> = {
@@ -199,6 +269,9 @@ function checkInt(where: string, spec: FieldSpec, value: unknown, wire: 'u8' | '
   const [min, max] = spec.range ?? [0, WIRE_MAX[wire]];
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new FrameError('bad-payload', `${where}.${spec.name}: expected an integer ${min}..${max}, got ${String(value)}`, offset);
+  }
+  if (spec.values && !spec.values.includes(value)) {
+    throw new FrameError('bad-payload', `${where}.${spec.name}: expected one of ${spec.values.join(', ')}, got ${value}`, offset);
   }
   return value;
 }

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { MAX_BATCH_BYTES, PayloadError, SCHEMAS, encodeBatch, parseJson, parsePayload, type Evaluation } from './index.js';
+import { MAX_BATCH_BYTES, PayloadError, type Evaluation } from './index.js';
+import { SCHEMAS, encodeBatch, parseJson, parsePayload } from './schemas.js';
 import { jsonSchemaDocuments } from './json-schema.js';
 
 export const sampleEvaluation: Evaluation = {

@@ -3,14 +3,28 @@
  * and the JSON Schema documents in `protocol/json-schema/`), and one way to validate them.
  *
  * Receivers ignore unknown fields: PROTOCOL allows new optional JSON fields as an extension.
+ *
+ * This is the one protocol file that needs zod at run time, so `protocol/index.ts` re-exports
+ * only its types: code that validates JSON imports `parsePayload`, `parseJson` and the schemas
+ * from here, and a browser page that imports `protocol/index.ts` never bundles zod. The limits
+ * and name lists the schemas use live in `constants.ts`, importable anywhere.
  */
 import { z } from 'zod';
-import { MAX_DEVICE_ID_BYTES, SETTINGS_RANGES } from './constants.js';
+import {
+  ACK_STATUS_NAMES,
+  CHANNELS,
+  EVALUATION_ID,
+  HANDLING_STEPS,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  MAX_COMMENT_CHARS,
+  MAX_DEVICE_ID_BYTES,
+  MOBILE_PHONE,
+  ORIGINS,
+  SETTINGS_RANGES,
+  type AckStatusName,
+} from './constants.js';
 import { PayloadError } from './errors.js';
-
-export const MAX_BATCH_ITEMS = 500;
-export const MAX_BATCH_BYTES = 256 * 1024;
-export const MAX_COMMENT_CHARS = 500;
 
 const isoTime = z.iso.datetime({ offset: true });
 const text = (max: number) => z.string().max(max);
@@ -19,16 +33,7 @@ const optionalText = (max: number) => text(max).nullish();
 const count = z.int().min(0);
 const commentText = z.string().refine((s) => [...s].length <= MAX_COMMENT_CHARS, `at most ${MAX_COMMENT_CHARS} characters`);
 
-/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: printable ASCII source id, then a counter from 1. */
-export const EVALUATION_ID = new RegExp(`^[\\x20-\\x7e]{1,${MAX_DEVICE_ID_BYTES}}-[1-9][0-9]{0,9}$`);
 export const evaluationId = z.string().regex(EVALUATION_ID, 'expected {deviceId}-{counter}');
-
-/** A mainland China mobile number (11 digits, 1[3-9]...), the only call-back contact accepted. */
-export const MOBILE_PHONE = /^1[3-9][0-9]{9}$/;
-
-export const CHANNELS = ['evaluator', 'tablet'] as const;
-export const ORIGINS = ['prompted', 'invited', 'unsolicited', 'tablet'] as const;
-export const EVALUATION_FLAGS = ['misuse', 'clockUnsynced'] as const;
 
 export const level = z.int().min(0).max(5);
 
@@ -117,18 +122,6 @@ export type DeviceSettings = z.infer<typeof deviceSettingsSchema>;
 export const reasonSchema = z.object({ code: text(32).min(1), zh: text(32).min(1), en: text(64).min(1) });
 export type Reason = z.infer<typeof reasonSchema>;
 
-/** Default reason catalogue: the offline indicators and common complaints (issue: hall tablet). */
-export const DEFAULT_REASONS: readonly Reason[] = [
-  { code: 'efficiency', zh: '服务效率', en: 'Efficiency' },
-  { code: 'competence', zh: '服务水平', en: 'Competence' },
-  { code: 'attitude', zh: '服务态度', en: 'Attitude' },
-  { code: 'long-wait', zh: '等候时间长', en: 'Long wait' },
-  { code: 'too-many-documents', zh: '材料要求多', en: 'Too many documents' },
-  { code: 'repeat-visits', zh: '多次跑动', en: 'Repeat visits' },
-  { code: 'system-failure', zh: '系统故障', en: 'System failure' },
-  { code: 'other', zh: '其他', en: 'Other' },
-];
-
 const day = z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'expected YYYY-MM-DD');
 
 /** PROTOCOL 3 `config` (retained, platform -> hub): the hall configuration pushed down. */
@@ -194,12 +187,10 @@ export type TabletEvaluation = z.infer<typeof tabletEvaluationSchema>;
 export const tabletAckSchema = z.object({
   /** Empty when the refused payload had no readable id. */
   id: text(64),
-  status: z.enum(['ok', 'duplicate', 'rejected']),
+  status: z.enum(Object.values(ACK_STATUS_NAMES) as [AckStatusName, ...AckStatusName[]]),
   reason: text(200).optional(),
 });
 export type TabletAck = z.infer<typeof tabletAckSchema>;
-
-export const HANDLING_STEPS = ['acknowledged', 'called-back', 'resolved'] as const;
 
 /** PROTOCOL 3 `handling`: a step in handling a 差评, recorded at the hall. */
 export const handlingStepSchema = z.object({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { hallTopics, parseHallTopic, parsePlatformTopic, platformTopics, tabletMayPublish, tabletMaySubscribe } from './index.js';
+import { DASHBOARD_LEAVES, dashboardMaySubscribe, hallTopics, parseHallTopic, parsePlatformTopic, platformTopics, tabletMayPublish, tabletMaySubscribe } from './index.js';
 
 describe('hall topics (PROTOCOL 2)', () => {
   it('build and parse', () => {
@@ -35,6 +35,30 @@ describe('hall topics (PROTOCOL 2)', () => {
     expect(tabletMaySubscribe('H', 'T1', 'hall/H/tablets/T1x/#')).toBe(false);
     expect(tabletMaySubscribe('H', 'T1', '#')).toBe(false);
     expect(tabletMaySubscribe('H', 'T1', '$share/g/hall/H/public/#')).toBe(false);
+  });
+});
+
+describe('dashboard topics (extension of PROTOCOL 2)', () => {
+  it('build and parse', () => {
+    for (const leaf of DASHBOARD_LEAVES) {
+      const topic = hallTopics.dashboard('430300-001', leaf);
+      expect(topic).toBe(`hall/430300-001/dashboard/${leaf}`);
+      expect(parseHallTopic(topic)).toEqual({ hallId: '430300-001', kind: 'dashboard', leaf });
+    }
+    expect(hallTopics.dashboardFilter('H')).toBe('hall/H/dashboard/#');
+    expect(parseHallTopic('hall/H/dashboard/other')).toBeUndefined();
+    expect(() => hallTopics.dashboard('a/b', 'evaluation')).toThrow(/hallId/);
+  });
+
+  it('a dashboard subscribes only to the dashboard topics and public', () => {
+    expect(dashboardMaySubscribe('H', hallTopics.dashboardFilter('H'))).toBe(true);
+    expect(dashboardMaySubscribe('H', 'hall/H/dashboard/evaluation')).toBe(true);
+    expect(dashboardMaySubscribe('H', 'hall/H/public/config')).toBe(true);
+    expect(dashboardMaySubscribe('H', 'hall/H/tablets/T1/#')).toBe(false);
+    expect(dashboardMaySubscribe('H', 'hall/H/#')).toBe(false);
+    expect(dashboardMaySubscribe('H', 'hall/H2/dashboard/#')).toBe(false);
+    expect(dashboardMaySubscribe('H', 'hall/H/dashboardx/#')).toBe(false);
+    expect(dashboardMaySubscribe('H', '$share/g/hall/H/dashboard/#')).toBe(false);
   });
 });
 

@@ -1,6 +1,6 @@
 /**
  * MQTT topics of the hall (PROTOCOL 2) and of the city platform (PROTOCOL 3): builders,
- * parsers, and the tablet ACL decisions. Pure: no broker here.
+ * parsers, and the tablet and dashboard ACL decisions. Pure: no broker here.
  */
 
 /** A topic segment must not be empty or hold MQTT's separators or wildcards. */
@@ -16,6 +16,15 @@ function segment(name: string, value: string): string {
 export const TABLET_LEAVES = ['session', 'evaluations', 'acks', 'suggestions'] as const;
 export type TabletLeaf = (typeof TABLET_LEAVES)[number];
 
+/**
+ * Extension of PROTOCOL 2: what the hub tells the hall's dashboards, live, under
+ * `hall/{hallId}/dashboard/`: a committed evaluation, a 差评 handling step, a tablet's
+ * suggestion (payloads: `DashboardPayload` in `api.ts`). Only the `dashboard` login (the admin
+ * token) may subscribe; nobody but the hub publishes there.
+ */
+export const DASHBOARD_LEAVES = ['evaluation', 'handling', 'suggestion'] as const;
+export type DashboardLeaf = (typeof DASHBOARD_LEAVES)[number];
+
 export const hallTopics = {
   root: (hallId: string) => `hall/${segment('hallId', hallId)}`,
   publicConfig: (hallId: string) => `hall/${segment('hallId', hallId)}/public/config`,
@@ -24,18 +33,23 @@ export const hallTopics = {
   /** The filter a tablet's own topics fall under. */
   tabletFilter: (hallId: string, tabletId: string) => `hall/${segment('hallId', hallId)}/tablets/${segment('tabletId', tabletId)}/#`,
   publicFilter: (hallId: string) => `hall/${segment('hallId', hallId)}/public/#`,
+  dashboard: (hallId: string, leaf: DashboardLeaf) => `hall/${segment('hallId', hallId)}/dashboard/${leaf}`,
+  /** The filter every dashboard topic falls under. */
+  dashboardFilter: (hallId: string) => `hall/${segment('hallId', hallId)}/dashboard/#`,
 };
 
 export type HallTopic =
   | { hallId: string; kind: 'public'; leaf: string }
-  | { hallId: string; kind: 'tablet'; tabletId: string; leaf: TabletLeaf };
+  | { hallId: string; kind: 'tablet'; tabletId: string; leaf: TabletLeaf }
+  | { hallId: string; kind: 'dashboard'; leaf: DashboardLeaf };
 
-/** Parses a concrete hall topic; `undefined` for anything outside PROTOCOL 2. */
+/** Parses a concrete hall topic; `undefined` for anything outside PROTOCOL 2 and the dashboard's. */
 export function parseHallTopic(topic: string): HallTopic | undefined {
   const parts = topic.split('/');
   if (parts[0] !== 'hall' || !parts[1] || !isTopicSegment(parts[1])) return undefined;
   const hallId = parts[1];
   if (parts.length === 4 && parts[2] === 'public' && parts[3] && isTopicSegment(parts[3])) return { hallId, kind: 'public', leaf: parts[3] };
+  if (parts.length === 4 && parts[2] === 'dashboard' && DASHBOARD_LEAVES.includes(parts[3] as DashboardLeaf)) return { hallId, kind: 'dashboard', leaf: parts[3] as DashboardLeaf };
   if (parts.length === 5 && parts[2] === 'tablets' && parts[3] && isTopicSegment(parts[3])) {
     const leaf = parts[4] as TabletLeaf;
     if (TABLET_LEAVES.includes(leaf)) return { hallId, kind: 'tablet', tabletId: parts[3], leaf };
@@ -56,6 +70,12 @@ export function tabletMayPublish(hallId: string, tabletId: string, topic: string
 export function tabletMaySubscribe(hallId: string, tabletId: string, filter: string): boolean {
   if (filter.startsWith('$share/')) return false;
   return under(`hall/${hallId}/tablets/${tabletId}`, filter) || under(`hall/${hallId}/public`, filter);
+}
+
+/** A dashboard subscribes only under `hall/{hallId}/dashboard/` and `hall/{hallId}/public/`. */
+export function dashboardMaySubscribe(hallId: string, filter: string): boolean {
+  if (filter.startsWith('$share/')) return false;
+  return under(`hall/${hallId}/dashboard`, filter) || under(`hall/${hallId}/public`, filter);
 }
 
 export const PLATFORM_LEAVES = ['evaluations', 'receipts', 'alerts', 'status', 'config', 'handling'] as const;

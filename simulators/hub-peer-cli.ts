@@ -6,7 +6,7 @@
  */
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
-import { DEFAULT_SETTINGS, Duty, ServiceEvent, packetToJson, type Settings } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, DUTY_CODES, ServiceEvent, packetToJson, type DutyName, type Settings } from '../protocol/index.js';
 import { SerialTransport } from '../device/transport.js';
 import { HubPeer } from './hub-peer.js';
 
@@ -45,7 +45,7 @@ async function main(): Promise<number> {
           peer.service(a, '', ServiceEvent.CANCELLED);
           return;
         case 'staff': {
-          const duty = { on: Duty.ON_DUTY, paused: Duty.PAUSED, off: Duty.SIGNED_OUT }[a ?? ''];
+          const duty = a !== undefined && Object.hasOwn(DUTY_CODES, a) ? DUTY_CODES[a as DutyName] : undefined;
           if (duty === undefined) return console.error('usage: staff on|paused|off');
           peer.send({ type: 'STAFF', duty, staffId: 'S001', staffName: '王芳', staffTitle: '' });
           return;

@@ -14,6 +14,7 @@ import {
   FrameDecoder,
   FrameError,
   RELIABLE,
+  ServiceEvent,
   decodeMessage,
   encodeMessage,
   nextSeq,
@@ -101,7 +102,7 @@ export class HubPeer extends EventEmitter<HubPeerEvents> {
     this.send({ type: 'STAFF', duty: Duty.ON_DUTY, staffId: 'S001', staffName: '王芳', staffTitle: '' });
   }
 
-  service(txnId: string, matterName = '居民身份证换领', event = 2): number {
+  service(txnId: string, matterName = '居民身份证换领', event: ServiceEvent = ServiceEvent.DONE): number {
     return this.send({ type: 'SERVICE', event, txnId, matterCode: '000105001000', matterName });
   }
 

@@ -9,7 +9,8 @@ import Database from 'better-sqlite3';
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { PayloadError, parsePayload, parsePlatformTopic, platformTopics, type HallConfig, type Receipt } from '../protocol/index.js';
+import { PayloadError, parsePlatformTopic, platformTopics, type HallConfig, type Receipt } from '../protocol/index.js';
+import { parsePayload } from '../protocol/schemas.js';
 
 export interface PlatformOptions {
   /** Broker the ingest connects to, e.g. `mqtt://127.0.0.1:1883`. */

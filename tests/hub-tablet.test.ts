@@ -11,7 +11,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../hub/config.js';
 import { Hub } from '../hub/hub.js';
 import type { Db } from '../hub/store.js';
-import { hallTopics, parsePayload } from '../protocol/index.js';
+import { hallTopics } from '../protocol/index.js';
+import { parsePayload } from '../protocol/schemas.js';
 import { waitFor } from './support/processes.js';
 
 const ADMIN = 'tablet-test-admin-token';

@@ -8,8 +8,7 @@
 import { t } from './i18n.js';
 import { cstDay, h, levelWord } from './staff-common.js';
 
-export type { StatRow } from '../../hub/evaluations.js';
-import type { StatRow } from '../../hub/evaluations.js';
+import type { StatRow } from '../../protocol/index.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
 const LEVELS = [5, 4, 3, 2, 1] as const; // stacked bottom (非常满意) to top (非常不满意)

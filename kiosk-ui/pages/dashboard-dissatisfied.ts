@@ -6,53 +6,38 @@
  * next step (`POST /api/evaluations/{id}/handling`). Rows are keyed by id and updated in
  * place, so a half-typed note survives every redraw.
  */
+import {
+  HANDLING_STEPS,
+  type DashboardEvaluation,
+  type DissatisfiedItem,
+  type DissatisfiedList as DissatisfiedAnswer,
+  type HandlingAnswer,
+  type HandlingRequest,
+  type HandlingStepName,
+} from '../../protocol/index.js';
 import { t, type Key } from './i18n.js';
 import { api, fmtDuration, fmtTime, h, levelWord, messageOf } from './staff-common.js';
 
-export interface Evaluation {
-  id: string;
-  level: number;
-  reasons: string[];
-  comment: string;
-  contact: string | null;
-  matterName: string | null;
-  windowId: string | null;
-  staffName: string | null;
-  evaluatedAt: string;
-  receivedAt: string;
-}
-interface Step {
-  step: string;
-  at: string;
-  by: string | null;
-  note: string | null;
-}
-interface Dissatisfied {
-  evaluation: Evaluation;
-  complex: boolean;
-  /** Null until the hub's list has it (a 差评 just heard over MQTT). */
-  dueAt: string | null;
-  handling: Step[];
-  resolved: boolean;
-}
+/** A 差评 as the list keeps it: `dueAt` is null until the hub's list has it (one just heard over MQTT). */
+type Dissatisfied = Omit<DissatisfiedItem, 'dueAt'> & { dueAt: string | null };
 
 export interface ListContext {
-  windowName(id: string | null): string;
+  windowName(id: string | null | undefined): string;
   reasonName(code: string): string;
   /** Who is recording the step (the 处理人 field), or ''. */
   handler(): string;
 }
 
 const DAY = 86_400_000;
-const STEPS = [
-  ['acknowledged', 'dashStepAcknowledged'],
-  ['called-back', 'dashStepCalledBack'],
-  ['resolved', 'dashStepResolved'],
-] as const satisfies readonly (readonly [string, Key])[];
-const stepName = (step: string) => {
-  const key = STEPS.find(([s]) => s === step)?.[1];
-  return key ? t(key) : step;
+/** A label for every step a person records (a new one in `HANDLING_STEPS` fails to compile here). */
+const STEP_KEYS: Record<HandlingStepName, Key> = {
+  acknowledged: 'dashStepAcknowledged',
+  'called-back': 'dashStepCalledBack',
+  resolved: 'dashStepResolved',
 };
+const isStepName = (step: string): step is HandlingStepName => (HANDLING_STEPS as readonly string[]).includes(step);
+/** A step's words; one the hub adds itself, or a newer hub's, shows as it is. */
+const stepName = (step: string) => (isStepName(step) ? t(STEP_KEYS[step]) : step);
 
 export class DissatisfiedList {
   private items = new Map<string, Dissatisfied>();
@@ -74,8 +59,8 @@ export class DissatisfiedList {
   }
 
   async load(): Promise<void> {
-    const answer = await api<{ dissatisfied: Dissatisfied[] }>('GET', '/api/dissatisfied');
-    const next = new Map(answer.dissatisfied.map((d) => [d.evaluation.id, d]));
+    const answer = await api<DissatisfiedAnswer>('GET', '/api/dissatisfied');
+    const next = new Map<string, Dissatisfied>(answer.dissatisfied.map((d) => [d.evaluation.id, d]));
     // Keep a 差评 heard live a moment ago that the answer (read just before) may not have yet.
     for (const [id, item] of this.items) if (!next.has(id) && item.dueAt === null && Date.now() - (this.heardAt.get(id) ?? 0) < 10_000) next.set(id, item);
     this.items = next;
@@ -83,7 +68,7 @@ export class DissatisfiedList {
   }
 
   /** A 差评 committed a moment ago (hub's `dashboard/evaluation`): shown at once. */
-  heard(e: Evaluation & { dueAt?: string; complex?: boolean }): void {
+  heard(e: DashboardEvaluation): void {
     this.heardAt.set(e.id, Date.now());
     // the hub sends the deadline with the rating; older hubs did not, and the list then fetches it
     if (!this.items.has(e.id)) this.items.set(e.id, { evaluation: e, complex: e.complex ?? false, dueAt: e.dueAt ?? null, handling: [], resolved: false });
@@ -145,6 +130,7 @@ export class DissatisfiedList {
   }
 
   private async record(li: HTMLLIElement, step: string): Promise<void> {
+    if (!isStepName(step)) return;
     const id = li.dataset['id']!;
     const note = li.querySelector<HTMLInputElement>('.dis-note')!;
     const msg = li.querySelector('.dis-msg')!;
@@ -153,8 +139,8 @@ export class DissatisfiedList {
     li.querySelectorAll<HTMLButtonElement>('button[data-step]').forEach((b) => (b.disabled = true));
     msg.classList.remove('error');
     try {
-      const body = { step, ...(by ? { by } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) };
-      const answer = await api<{ at: string }>('POST', `/api/evaluations/${encodeURIComponent(id)}/handling`, body);
+      const body: HandlingRequest = { step, ...(by ? { by } : {}), ...(note.value.trim() ? { note: note.value.trim() } : {}) };
+      const answer = await api<HandlingAnswer>('POST', `/api/evaluations/${encodeURIComponent(id)}/handling`, body);
       const item = this.items.get(id);
       if (item) {
         item.handling.push({ step, at: answer.at, by: by || null, note: body.note ?? null });
@@ -203,7 +189,7 @@ function newRow(id: string): HTMLLIElement {
     h('p', { class: 'dis-due' }),
     h('dl', { class: 'dis-detail' }),
     h('ol', { class: 'dis-steps' }),
-    h('div', { class: 'dis-actions' }, h('label', { class: 'dis-note-label' }, h('span', {}), note), ...STEPS.map(([step]) => h('button', { attrs: { type: 'button', 'data-step': step } }))),
+    h('div', { class: 'dis-actions' }, h('label', { class: 'dis-note-label' }, h('span', {}), note), ...HANDLING_STEPS.map((step) => h('button', { attrs: { type: 'button', 'data-step': step } }))),
     h('p', { class: 'dis-msg', attrs: { role: 'status' } }),
   );
 }

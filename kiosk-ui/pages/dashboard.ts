@@ -7,16 +7,27 @@
  * a 10 s poll as the fallback.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
-import { renderChart, type StatRow } from './dashboard-chart.js';
-import { DissatisfiedList, type Evaluation } from './dashboard-dissatisfied.js';
+import {
+  hallTopics,
+  isDissatisfied,
+  parseHallTopic,
+  type DashboardPayload,
+  type DeviceList,
+  type DeviceListItem,
+  type HallInfo,
+  type PublicConfig,
+  type StatGroup,
+  type StatRow,
+  type StatsAnswer,
+  type Suggestion,
+  type SuggestionList,
+  type SyncSummary,
+} from '../../protocol/index.js';
+import { renderChart } from './dashboard-chart.js';
+import { DissatisfiedList } from './dashboard-dissatisfied.js';
 import { lang, t, type Key } from './i18n.js';
-import { adminToken, api, byId, cstDay, fmtTime, h, levelWord, messageOf, runStaffPage, syncWords, table, type Device, type HallInfo, type SyncState } from './staff-common.js';
+import { adminToken, api, byId, cstDay, fmtTime, h, levelWord, messageOf, runStaffPage, syncWords, table } from './staff-common.js';
 
-interface Suggestion {
-  tabletId: string;
-  text: string;
-  at: string;
-}
 type MqttGlobal = { connect(url: string, options: IClientOptions): MqttClient };
 
 const DAY = 86_400_000;
@@ -26,8 +37,8 @@ const HANDLER_KEY = 'hcp.dash.by';
 let hall: HallInfo | undefined;
 let range = { today: true, from: 0, to: 0 };
 let stats: { window: StatRow[]; staff: StatRow[]; hour: StatRow[] } = { window: [], staff: [], hour: [] };
-let devices: Device[] | undefined;
-let sync: SyncState | undefined;
+let devices: DeviceListItem[] | undefined;
+let sync: SyncSummary | undefined;
 let suggestions: Suggestion[] = [];
 const reasonNames = new Map<string, { zh: string; en: string }>();
 let client: MqttClient | undefined;
@@ -57,7 +68,7 @@ function todayRange(): typeof range {
 async function loadStats(): Promise<void> {
   if (range.today) range = todayRange();
   const q = `from=${new Date(range.from).toISOString()}&to=${new Date(range.to).toISOString()}`;
-  const get = (by: string) => api<{ groups: StatRow[] }>('GET', `/api/stats?by=${by}&${q}`).then((r) => r.groups);
+  const get = (by: StatGroup) => api<StatsAnswer>('GET', `/api/stats?by=${by}&${q}`).then((r) => r.groups);
   const [w, s, hr] = await Promise.all([get('window'), get('staff'), get('hour')]);
   stats = { window: w, staff: s, hour: hr };
   drawStats();
@@ -124,7 +135,7 @@ function reasonName(code: string): string {
   return r ? (lang() === 'en' ? r.en : r.zh) : code;
 }
 
-function windowName(id: string | null): string {
+function windowName(id: string | null | undefined): string {
   return id ? (hall?.windows.find((w) => w.id === id)?.name ?? id) : t('dashNoWindow');
 }
 
@@ -138,9 +149,9 @@ const loadDissatisfied = () => dissatisfied.load();
 // ---- devices, sync, suggestions ----
 async function loadHealth(): Promise<void> {
   const [d, s, g] = await Promise.all([
-    api<{ devices: Device[] }>('GET', '/api/devices'),
-    api<SyncState>('GET', '/api/sync'),
-    api<{ suggestions: Suggestion[] }>('GET', '/api/suggestions'),
+    api<DeviceList>('GET', '/api/devices'),
+    api<SyncSummary>('GET', '/api/sync'),
+    api<SuggestionList>('GET', '/api/suggestions'),
   ]);
   devices = d.devices;
   sync = s;
@@ -186,22 +197,33 @@ function onMessage(topic: string, payload: Uint8Array): void {
   } catch {
     return;
   }
-  const leaf = topic.slice(topic.lastIndexOf('/') + 1);
-  if (topic.endsWith('/public/config')) {
-    for (const r of (value as { reasons?: { code: string; zh: string; en: string }[] }).reasons ?? []) reasonNames.set(r.code, r);
+  const where = parseHallTopic(topic);
+  if (where?.kind === 'public' && where.leaf === 'config') {
+    for (const r of (value as Partial<PublicConfig>).reasons ?? []) reasonNames.set(r.code, r);
     dissatisfied.draw();
-  } else if (leaf === 'evaluation') {
-    const e = value as Evaluation;
-    if (e.level === 1 || e.level === 2) {
-      dissatisfied.heard(e);
-      byId('announce').textContent = t('dashNewAnnounce', { window: windowName(e.windowId), level: levelWord(e.level) });
-      soon('dissatisfied', 200, loadDissatisfied);
+  } else if (where?.kind === 'dashboard') {
+    const leaf = where.leaf;
+    switch (leaf) {
+      case 'evaluation': {
+        const e = value as DashboardPayload['evaluation'];
+        if (isDissatisfied(e.level)) {
+          dissatisfied.heard(e);
+          byId('announce').textContent = t('dashNewAnnounce', { window: windowName(e.windowId), level: levelWord(e.level) });
+          soon('dissatisfied', 200, loadDissatisfied);
+        }
+        soon('stats', 500, loadStats);
+        break;
+      }
+      case 'handling':
+        soon('dissatisfied', 200, loadDissatisfied);
+        break;
+      case 'suggestion':
+        suggestions = [value as DashboardPayload['suggestion'], ...suggestions].slice(0, 10);
+        drawHealth();
+        break;
+      default:
+        leaf satisfies never;
     }
-    soon('stats', 500, loadStats);
-  } else if (leaf === 'handling') soon('dissatisfied', 200, loadDissatisfied);
-  else if (leaf === 'suggestion') {
-    suggestions = [value as Suggestion, ...suggestions].slice(0, 10);
-    drawHealth();
   }
 }
 
@@ -213,7 +235,7 @@ function connectLive(hallId: string): void {
   const c = mqtt.connect(url, { username: 'dashboard', password: adminToken(), clientId: `dashboard-${Math.random().toString(36).slice(2, 10)}`, protocolVersion: 4, clean: true, reconnectPeriod: 3000, connectTimeout: 10_000 });
   client = c;
   c.on('connect', () => {
-    c.subscribe([`hall/${hallId}/dashboard/#`, `hall/${hallId}/public/config`], { qos: 1 }, (error) => {
+    c.subscribe([hallTopics.dashboardFilter(hallId), hallTopics.publicConfig(hallId)], { qos: 1 }, (error) => {
       if (error) return;
       setLive(true);
       void refreshAll(); // anything missed while the link was down

@@ -5,6 +5,7 @@
  * are `{error: {code, message}}`, PROTOCOL 5: the message is shown, never a stack trace), the
  * language switch, small DOM helpers and China-time formatting.
  */
+import type { ApiErrorBody, HallInfo, SyncSummary } from '../../protocol/index.js';
 import { lang, setLang, t, translate, type Key, type Lang } from './i18n.js';
 
 export const TOKEN_KEY = 'hcp.adminToken';
@@ -20,44 +21,13 @@ export class ApiError extends Error {
   }
 }
 
-export interface HallInfo {
-  hallId: string;
-  hallName: string;
-  windows: { id: string; name: string }[];
-  handlingDays: { normal: number; complex: number };
-}
-
-export interface Device {
-  deviceId: string;
-  kind: 'evaluator' | 'tablet';
-  paired: boolean;
-  windowId: string | null;
-  online: boolean;
-  model: string;
-  fwVersion: string;
-  state: string | null;
-  queued: number | null;
-  lastSeenAt: string | null;
-  linkErrors: number;
-}
-
-export interface SyncState {
-  backlog: { pending: number; sent: number; confirmed: number; rejected: number; notSynced: number };
-  oldestUnsyncedAt: string | null;
-  lastPubackAt: string | null;
-  lastReceiptAt: string | null;
-  platformConnected: boolean;
-  platform: string | null;
-  refusal: string | null;
-  config: { version: string | number | null; error: string | null };
-  storageLow: boolean;
-  progress: { backlog: number; ratePerS: number; etaS: number | null; words: string };
-}
-
 let token: string | null = null;
 let onUnauthorized: () => void = () => {};
 
-/** One API call with the admin token; resolves with the JSON answer or throws an ApiError. */
+/**
+ * One API call with the admin token; resolves with the JSON answer or throws an ApiError.
+ * `T` is the route's answer type from `protocol/api.ts`, never a page's own copy.
+ */
 export async function api<T>(method: string, path: string, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { authorization: `Bearer ${token ?? ''}` };
   if (body !== undefined) headers['content-type'] = 'application/json';
@@ -75,7 +45,8 @@ export async function api<T>(method: string, path: string, body?: unknown): Prom
   }
   if (res.ok) return json as T;
   if (res.status === 401) onUnauthorized();
-  const error = (json as { error?: { code?: unknown; message?: unknown } } | undefined)?.error;
+  // Checked field by field: a proxy in between may answer something else entirely.
+  const error = (json as { error?: Partial<Record<keyof ApiErrorBody['error'], unknown>> } | undefined)?.error;
   throw new ApiError(res.status, typeof error?.code === 'string' ? error.code : 'http', typeof error?.message === 'string' ? error.message : t('staffHttpError', { status: res.status }));
 }
 
@@ -149,7 +120,7 @@ export function levelWord(level: number): string {
 }
 
 /** The sync state in the page's language (the hub's `progress.words` are English only). */
-export function syncWords(s: SyncState): string {
+export function syncWords(s: SyncSummary): string {
   if (lang() === 'en' && s.progress.words) return s.progress.words;
   const n = s.progress.backlog;
   if (!s.platform) return t('staffNoPlatform');

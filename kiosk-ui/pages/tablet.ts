@@ -4,6 +4,19 @@
  * talks MQTT over WebSocket to the hub, keeps every rating in localStorage until the hub's
  * ack says it is committed, and resends after any outage: nothing a citizen entered is lost.
  */
+import {
+  MAX_COMMENT_CHARS,
+  MOBILE_PHONE,
+  hallTopics,
+  parseHallTopic,
+  type Health,
+  type PublicConfig,
+  type Reason,
+  type TabletAck,
+  type TabletEvaluation,
+  type TabletSession,
+  type TabletSuggestion,
+} from '../../protocol/index.js';
 import { setLang, t, translate, type Key, type Lang } from './i18n.js';
 
 interface MqttClient {
@@ -16,41 +29,18 @@ interface MqttClient {
 }
 declare const mqtt: { connect(url: string, opts: Record<string, unknown>): MqttClient };
 
-interface Reason {
-  code: string;
-  zh: string;
-  en: string;
-}
-interface Session {
-  txnId?: string;
-  windowId?: string;
-  staffId?: string;
-  staffName?: string;
-  matterCode?: string;
-  matterName?: string;
-}
-interface Outgoing {
-  id: string;
-  level: number;
-  reasons: string[];
-  comment: string;
-  contact?: string;
-  txnId?: string;
-  windowId?: string;
-  staffId?: string;
-  evaluatedAt: string;
-}
+/** The transaction the hub offers for evaluation (PROTOCOL 2 `session`); `{}` offers none. */
+type OfferedSession = Extract<TabletSession, { txnId: string }>;
 
 const KEYS = { tablet: 'hcp.tablet', counter: 'hcp.counter', outbox: 'hcp.outbox', lang: 'hcp.lang' } as const;
 const LEVELS = [5, 4, 3, 2, 1] as const;
-const MOBILE = /^1[3-9][0-9]{9}$/;
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const state = {
   hallId: '',
   creds: undefined as { id: string; token: string } | undefined,
   reasons: [] as Reason[],
-  session: {} as Session,
+  session: undefined as OfferedSession | undefined,
   inactivityS: 60,
   thanksS: 5,
   level: 0,
@@ -60,14 +50,14 @@ const state = {
 };
 
 // ---- storage: the outbox survives reloads and outages ----
-function outbox(): Outgoing[] {
+function outbox(): TabletEvaluation[] {
   try {
-    return JSON.parse(localStorage.getItem(KEYS.outbox) ?? '[]') as Outgoing[];
+    return JSON.parse(localStorage.getItem(KEYS.outbox) ?? '[]') as TabletEvaluation[];
   } catch {
     return [];
   }
 }
-function saveOutbox(items: Outgoing[]): void {
+function saveOutbox(items: TabletEvaluation[]): void {
   localStorage.setItem(KEYS.outbox, JSON.stringify(items));
   renderConnection();
 }
@@ -109,12 +99,11 @@ function renderChoices(): void {
 
 function renderStart(): void {
   const s = state.session;
-  const offered = !!s.txnId;
-  $('prompt').textContent = t(offered ? 'rateTxn' : 'rateHall');
-  $('txn').hidden = !offered;
-  $('txn-window').textContent = s.windowId ?? '';
-  $('txn-clerk').textContent = s.staffName || '—';
-  $('txn-matter').textContent = s.matterName || '—';
+  $('prompt').textContent = t(s ? 'rateTxn' : 'rateHall');
+  $('txn').hidden = !s;
+  $('txn-window').textContent = s?.windowId ?? '';
+  $('txn-clerk').textContent = s?.staffName || '—';
+  $('txn-matter').textContent = s?.matterName || '—';
 }
 
 function renderReasons(): void {
@@ -174,7 +163,7 @@ function choose(level: number): void {
 function submitDetail(): void {
   const phone = ($('phone') as HTMLInputElement).value.trim();
   const consent = ($('consent') as HTMLInputElement).checked;
-  if (phone && !MOBILE.test(phone)) {
+  if (phone && !MOBILE_PHONE.test(phone)) {
     $('detail-error').textContent = t('phoneInvalid');
     return;
   }
@@ -182,7 +171,7 @@ function submitDetail(): void {
     $('detail-error').textContent = t('consentNeeded');
     return;
   }
-  const comment = [...($('comment') as HTMLTextAreaElement).value.trim()].slice(0, 500).join('');
+  const comment = [...($('comment') as HTMLTextAreaElement).value.trim()].slice(0, MAX_COMMENT_CHARS).join('');
   submit([...state.chosenReasons], comment, phone && consent ? phone : undefined);
 }
 
@@ -190,20 +179,19 @@ function submit(reasons: string[], comment: string, contact: string | undefined)
   const creds = state.creds;
   if (!creds) return;
   const s = state.session;
-  const item: Outgoing = {
+  const item: TabletEvaluation = {
     id: nextId(creds.id),
     level: state.level,
     reasons,
     comment,
     ...(contact ? { contact } : {}),
-    ...(s.txnId ? { txnId: s.txnId } : {}),
-    ...(s.windowId ? { windowId: s.windowId } : {}),
-    ...(s.staffId ? { staffId: s.staffId } : {}),
+    ...(s ? { txnId: s.txnId, windowId: s.windowId } : {}),
+    ...(s?.staffId ? { staffId: s.staffId } : {}),
     evaluatedAt: new Date().toISOString(),
   };
   saveOutbox([...outbox(), item]); // kept until the hub's ack: never lost
   send(item);
-  state.session = {};
+  state.session = undefined;
   state.level = 0;
   show('thanks');
   window.setTimeout(() => {
@@ -214,14 +202,14 @@ function submit(reasons: string[], comment: string, contact: string | undefined)
   }, state.thanksS * 1000);
 }
 
-function send(item: Outgoing): void {
+function send(item: TabletEvaluation): void {
   const c = state.client;
   if (!c?.connected || !state.hallId || !state.creds) return;
-  c.publish(`hall/${state.hallId}/tablets/${state.creds.id}/evaluations`, JSON.stringify(item), { qos: 1 });
+  c.publish(hallTopics.tablet(state.hallId, state.creds.id, 'evaluations'), JSON.stringify(item), { qos: 1 });
 }
 
 function onAck(payload: string): void {
-  const ack = JSON.parse(payload) as { id: string; status: string; reason?: string };
+  const ack = JSON.parse(payload) as TabletAck;
   // ok and duplicate: committed; rejected: the hub will never take it (kept by the hub for audit)
   saveOutbox(outbox().filter((i) => i.id !== ack.id));
 }
@@ -245,13 +233,13 @@ function armIdle(): void {
 // ---- the hub ----
 async function connect(): Promise<void> {
   const creds = state.creds!;
-  const health = (await (await fetch('/api/health')).json()) as { hallId: string };
+  const health = (await (await fetch('/api/health')).json()) as Health;
   state.hallId = health.hallId;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
   const client = mqtt.connect(url, { username: creds.id, password: creds.token, clientId: `tablet-${creds.id}-${Math.random().toString(16).slice(2, 8)}`, protocolVersion: 4, reconnectPeriod: 2000, clean: true });
   state.client = client;
   client.on('connect', () => {
-    client.subscribe([`hall/${state.hallId}/public/#`, `hall/${state.hallId}/tablets/${creds.id}/#`], { qos: 1 });
+    client.subscribe([hallTopics.publicFilter(state.hallId), hallTopics.tabletFilter(state.hallId, creds.id)], { qos: 1 });
     for (const item of outbox()) send(item); // resend whatever the hub has not acknowledged
     renderConnection();
   });
@@ -262,9 +250,10 @@ async function connect(): Promise<void> {
   });
   client.on('message', (topic, payload) => {
     const text = new TextDecoder().decode(payload);
+    const where = parseHallTopic(topic);
     try {
-      if (topic.endsWith('/public/config')) {
-        const config = JSON.parse(text) as { hallName: string; reasons: Reason[]; complaintPhone: string; settings: { inactivityS: number; thanksS: number } };
+      if (where?.kind === 'public' && where.leaf === 'config') {
+        const config = JSON.parse(text) as PublicConfig;
         $('hall-name').textContent = config.hallName || t('appTitle');
         state.reasons = config.reasons;
         state.inactivityS = config.settings.inactivityS;
@@ -272,10 +261,11 @@ async function connect(): Promise<void> {
         $('complaint-phone').textContent = config.complaintPhone;
         $('complaint').setAttribute('href', `tel:${config.complaintPhone}`);
         renderReasons();
-      } else if (topic.endsWith('/session')) {
-        state.session = text ? (JSON.parse(text) as Session) : {};
+      } else if (where?.kind === 'tablet' && where.leaf === 'session') {
+        const session = text ? (JSON.parse(text) as TabletSession) : {};
+        state.session = session.txnId ? (session as OfferedSession) : undefined;
         if (document.body.dataset['screen'] === 'start') renderStart();
-      } else if (topic.endsWith('/acks')) onAck(text);
+      } else if (where?.kind === 'tablet' && where.leaf === 'acks') onAck(text);
     } catch {
       /* a malformed message from the hub is ignored; the page keeps working */
     }
@@ -320,7 +310,8 @@ function main(): void {
     e.preventDefault();
     const text = ($('suggest-text') as HTMLTextAreaElement).value.trim();
     if (!text || !state.client?.connected || !state.creds) return;
-    state.client.publish(`hall/${state.hallId}/tablets/${state.creds.id}/suggestions`, JSON.stringify({ text }), { qos: 1 }, (err) => {
+    const suggestion: TabletSuggestion = { text };
+    state.client.publish(hallTopics.tablet(state.hallId, state.creds.id, 'suggestions'), JSON.stringify(suggestion), { qos: 1 }, (err) => {
       if (err) return;
       ($('suggest-text') as HTMLTextAreaElement).value = '';
       $('suggest-done').textContent = t('suggestThanks');

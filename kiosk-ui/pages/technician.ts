@@ -6,17 +6,27 @@
  * self-test, sync state with catch-up progress, and the audit log. Polls every 5 s.
  */
 import QRCode from 'qrcode';
-import { DEFAULT_SETTINGS, SETTINGS_RANGES, SettingsFlag } from '../../protocol/constants.js';
-import type { Settings } from '../../protocol/messages.js';
+import {
+  DEFAULT_SETTINGS,
+  DEVICE_STATE_CODES,
+  SETTINGS_RANGES,
+  SettingsFlag,
+  type AuditList,
+  type AuditRow,
+  type DeviceList,
+  type DeviceListItem,
+  type DeviceStateName,
+  type HallInfo,
+  type PairAnswer,
+  type PairRequest,
+  type SelfTestAnswer,
+  type Settings,
+  type SettingsAnswer,
+  type SyncSummary,
+  type UnpairAnswer,
+} from '../../protocol/index.js';
 import { t, type Key } from './i18n.js';
-import { api, byId, fmtTime, h, messageOf, runStaffPage, syncWords, table, type Device, type HallInfo, type SyncState } from './staff-common.js';
-
-interface AuditEntry {
-  at: string;
-  actor: string;
-  action: string;
-  detail: unknown;
-}
+import { api, byId, fmtTime, h, messageOf, runStaffPage, syncWords, table } from './staff-common.js';
 
 const POLL_MS = 5000;
 const SETTINGS_KEY = 'hcp.tech.settings';
@@ -31,9 +41,9 @@ const ACTIONS: Record<string, Key> = {
 const FIELDS = ['promptTimeoutS', 'thanksS', 'volume', 'brightness'] as const;
 
 let hall: HallInfo | undefined;
-let devices: Device[] = [];
-let sync: SyncState | undefined;
-let audit: AuditEntry[] = [];
+let devices: DeviceListItem[] = [];
+let sync: SyncSummary | undefined;
+let audit: AuditRow[] = [];
 let drawn = '';
 /** The largest backlog seen since the page opened: the 100% of the catch-up bar. */
 let peakBacklog = 0;
@@ -64,8 +74,8 @@ function button(key: Key, action: string, deviceId: string, primary = false): HT
   return h('button', { text: t(key), class: primary ? 'primary' : '', attrs: { type: 'button', 'data-action': action, 'data-device': deviceId } });
 }
 
-const kindName = (d: Device) => t(d.kind === 'tablet' ? 'staffTablet' : 'staffEvaluator');
-const STATES: Record<string, Key> = {
+const kindName = (d: DeviceListItem) => t(d.kind === 'tablet' ? 'staffTablet' : 'staffEvaluator');
+const STATES: Record<DeviceStateName, Key> = {
   boot: 'techDevBoot',
   idle: 'techDevIdle',
   prompt: 'techDevPrompt',
@@ -75,9 +85,10 @@ const STATES: Record<string, Key> = {
   fault: 'techDevFault',
   'signed-out': 'techDevSignedOut',
 };
-const stateWord = (state: string | null) => (state ? (STATES[state] ? t(STATES[state]!) : state) : '');
-const statusText = (d: Device) => [t(d.online ? 'staffOnline' : 'staffOffline'), stateWord(d.state)].filter(Boolean).join(' · ');
-const firmware = (d: Device) => [d.model, d.fwVersion].filter(Boolean).join(' / ') || '—';
+const isStateName = (state: string): state is DeviceStateName => Object.hasOwn(DEVICE_STATE_CODES, state);
+const stateWord = (state: string | null) => (state === null ? '' : isStateName(state) ? t(STATES[state]) : state);
+const statusText = (d: DeviceListItem) => [t(d.online ? 'staffOnline' : 'staffOffline'), stateWord(d.state)].filter(Boolean).join(' · ');
+const firmware = (d: DeviceListItem) => [d.model, d.fwVersion].filter(Boolean).join(' / ') || '—';
 
 function cell(text: string, cls = ''): HTMLTableCellElement {
   return h('td', { text, class: cls });
@@ -164,7 +175,7 @@ function draw(force = false): void {
 
 async function load(): Promise<void> {
   try {
-    const [d, s, a] = await Promise.all([api<{ devices: Device[] }>('GET', '/api/devices'), api<SyncState>('GET', '/api/sync'), api<{ audit: AuditEntry[] }>('GET', '/api/audit')]);
+    const [d, s, a] = await Promise.all([api<DeviceList>('GET', '/api/devices'), api<SyncSummary>('GET', '/api/sync'), api<AuditList>('GET', '/api/audit')]);
     devices = d.devices;
     sync = s;
     audit = a.audit;
@@ -183,7 +194,8 @@ async function pair(deviceId: string, windowId: string, kind?: 'tablet'): Promis
   }
   let ok = false;
   try {
-    const answer = await api<{ kind: string; token?: string }>('POST', `/api/devices/${encodeURIComponent(deviceId)}/pair`, { windowId, ...(kind ? { kind } : {}) });
+    const body: PairRequest = { windowId, ...(kind ? { kind } : {}) };
+    const answer = await api<PairAnswer>('POST', `/api/devices/${encodeURIComponent(deviceId)}/pair`, body);
     chosen.delete(deviceId);
     say(t('techPaired1', { id: deviceId, window: windowName(windowId) }));
     ok = true;
@@ -222,7 +234,7 @@ async function unpair(deviceId: string): Promise<void> {
   }
   confirming = undefined;
   try {
-    await api('DELETE', `/api/devices/${encodeURIComponent(deviceId)}/pair`);
+    await api<UnpairAnswer>('DELETE', `/api/devices/${encodeURIComponent(deviceId)}/pair`);
     say(t('techUnpaired', { id: deviceId }));
   } catch (error) {
     say(messageOf(error), true);
@@ -232,7 +244,7 @@ async function unpair(deviceId: string): Promise<void> {
 
 async function selfTest(deviceId: string): Promise<void> {
   try {
-    const answer = await api<{ delivered: boolean }>('POST', `/api/devices/${encodeURIComponent(deviceId)}/self-test`);
+    const answer = await api<SelfTestAnswer>('POST', `/api/devices/${encodeURIComponent(deviceId)}/self-test`);
     say(t(answer.delivered ? 'techSelfTestSent' : 'techSelfTestOffline', { id: deviceId }), !answer.delivered);
   } catch (error) {
     say(messageOf(error), true);
@@ -274,7 +286,7 @@ async function saveSettings(): Promise<void> {
   const error = byId('settings-error');
   error.textContent = '';
   try {
-    const answer = await api<{ delivered: boolean }>('PUT', `/api/devices/${encodeURIComponent(settingsFor)}/settings`, settings);
+    const answer = await api<SettingsAnswer>('PUT', `/api/devices/${encodeURIComponent(settingsFor)}/settings`, settings);
     localStorage.setItem(SETTINGS_KEY, JSON.stringify({ ...savedSettings(), [settingsFor]: settings }));
     byId<HTMLDialogElement>('settings-dialog').close();
     say(t(answer.delivered ? 'techSettingsSaved' : 'techSettingsQueued'));

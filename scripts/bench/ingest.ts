@@ -16,6 +16,7 @@ import {
   FrameError,
   Origin,
   ReliableSender,
+  type Level,
   decodeMessage,
   encodeMessage,
   type Eval,
@@ -85,7 +86,7 @@ export class BenchEvaluator extends EventEmitter<BenchEvaluatorEvents> {
   /** Queues one rating; it goes on the wire at the next `pump` with room in the window. */
   evaluate(level: number, txnId: string): number {
     this.counter++;
-    this.sender.enqueue({ type: 'EVAL', counter: this.counter, level, origin: Origin.PROMPTED, txnId, deviceTime: Date.now(), promptMs: 1500 + (this.counter % 7) * 250 });
+    this.sender.enqueue({ type: 'EVAL', counter: this.counter, level: level as Level, origin: Origin.PROMPTED, txnId, deviceTime: Date.now(), promptMs: 1500 + (this.counter % 7) * 250 });
     return this.counter;
   }
 

@@ -8,7 +8,7 @@
  */
 import { closeSync, openSync, rmSync, fsyncSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { FrameDecoder, Origin, encodeFrame, encodeMessage, type Frame } from '../../protocol/index.js';
+import { FrameDecoder, Origin, encodeFrame, encodeMessage, type Frame, type Level } from '../../protocol/index.js';
 import { SerialTransport } from '../../device/transport.js';
 import { parseConfig } from '../../hub/config.js';
 import { Hub } from '../../hub/hub.js';
@@ -110,7 +110,7 @@ export async function pressToAck(samples = 300): Promise<BenchResult> {
     };
     const bareSample = async (i: number): Promise<number> => {
       const t0 = performance.now();
-      const bytes = encodeMessage({ type: 'EVAL', counter: 1_000_000 + i, level: (i % 5) + 1, origin: Origin.PROMPTED, txnId: `P-${i}`, deviceTime: Date.now(), promptMs: 1500 }, (i % 65_535) + 1);
+      const bytes = encodeMessage({ type: 'EVAL', counter: 1_000_000 + i, level: ((i % 5) + 1) as Level, origin: Origin.PROMPTED, txnId: `P-${i}`, deviceTime: Date.now(), promptMs: 1500 }, (i % 65_535) + 1);
       const back = waitFor<Frame>(
         (l) => {
           echoed.add(l);

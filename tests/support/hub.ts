@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
-import { FrameDecoder, FrameError, decodeMessage, encodeMessage, type Message, type Packet } from '../../protocol/index.js';
+import { FrameDecoder, FrameError, decodeMessage, encodeMessage, type Level, type Message, type Origin, type Packet } from '../../protocol/index.js';
 import { SerialTransport, type ByteTransport } from '../../device/transport.js';
 import { runTs, waitFor, type RunningProcess } from './processes.js';
 
@@ -137,7 +137,7 @@ export class DevicePeer extends EventEmitter<PeerEvents> {
   async evaluate(fields: { counter: number; level: number; txnId?: string; origin?: number; deviceTime?: number }, ms = 10_000): Promise<{ status: number; reason: number; seq: number }> {
     const seq = this.nextSeq();
     const ack = this.next((p) => p.message.type === 'ACK' && p.seq === seq, ms, `ACK of EVAL ${fields.counter}`);
-    await this.send({ type: 'EVAL', counter: fields.counter, level: fields.level, origin: fields.origin ?? 1, txnId: fields.txnId ?? '', deviceTime: fields.deviceTime ?? Date.now() + this.clockSkewMs, promptMs: 1500 }, seq);
+    await this.send({ type: 'EVAL', counter: fields.counter, level: fields.level as Level, origin: (fields.origin ?? 1) as Origin, txnId: fields.txnId ?? '', deviceTime: fields.deviceTime ?? Date.now() + this.clockSkewMs, promptMs: 1500 }, seq);
     const packet = await ack;
     const m = packet.message as { status: number; reason: number };
     return { status: m.status, reason: m.reason, seq };

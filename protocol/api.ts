@@ -1,0 +1,316 @@
+/**
+ * The hub's HTTP answers (PROTOCOL 5) and the dashboard's live MQTT payloads, as types: what
+ * `hub/http.ts` sends today and what the pages in `kiosk-ui/pages/` read. Types only, so a
+ * browser page imports them for nothing. When the hub annotates its views with these, a
+ * renamed field fails the pages' build instead of showing an empty cell.
+ *
+ * Every answer is JSON; times are ISO-8601 strings; a failure is `ApiErrorBody` with a
+ * 4xx/5xx status.
+ */
+import type { DeviceStateName, DutyName, HandlingStepName, ServiceEventName } from './constants.js';
+import type { DropReason } from './frame.js';
+import type { Settings } from './messages.js';
+import type { DashboardLeaf } from './topics.js';
+import type { Evaluation, HallConfig } from './schemas.js';
+
+/** Every failure (PROTOCOL 5): a stable `code` to tell errors apart, and words for a person. */
+export interface ApiErrorBody {
+  error: { code: string; message: string };
+}
+
+/** `GET /api/health` (anyone). */
+export interface Health {
+  ok: boolean;
+  hallId: string;
+  version: string;
+  uptimeS: number;
+  /** Evaluations not yet confirmed by the platform: pending + sent. */
+  backlog: number;
+  platformConnected: boolean;
+  /** Paired devices, and how many of them are online. */
+  devices: { online: number; total: number };
+}
+
+export type DeviceKind = 'evaluator' | 'tablet';
+
+/** Link counters of an evaluator with an open port (`DeviceListItem.link`). */
+export interface LinkCounters {
+  framesIn: number;
+  framesOut: number;
+  /** Frames dropped by the decoder, by reason (PROTOCOL 1.1). */
+  drops: Record<DropReason, number>;
+  /** Frames refused with NACK. */
+  refused: number;
+  retransmits: number;
+}
+
+/** One device of `GET /api/devices`: evaluators and tablets, paired and pending. */
+export interface DeviceListItem {
+  deviceId: string;
+  kind: DeviceKind;
+  paired: boolean;
+  windowId: string | null;
+  online: boolean;
+  model: string;
+  fwVersion: string;
+  /** The last STATE by name (a `DeviceStateName`); null before the first. */
+  state: DeviceStateName | (string & {}) | null;
+  queued: number | null;
+  lastSeenAt: string | null;
+  /** Dropped and refused frames, resynchronisation after an open not counted. */
+  linkErrors: number;
+  /** Evaluators only: the settings a technician or the platform set, null for the factory ones. */
+  settings?: Settings | null;
+  /** Evaluators with an open port only. */
+  link?: LinkCounters;
+}
+
+/** `GET /api/devices`. */
+export interface DeviceList {
+  devices: DeviceListItem[];
+}
+
+/** `POST /api/devices/{deviceId}/pair` body. */
+export interface PairRequest {
+  windowId: string;
+  /** Default: what the hub knows the device as, or a tablet. */
+  kind?: DeviceKind;
+}
+
+/** `POST /api/devices/{deviceId}/pair`: a tablet's token is in the answer, once. */
+export interface PairAnswer {
+  deviceId: string;
+  windowId: string;
+  kind: DeviceKind;
+  token?: string;
+}
+
+/** `DELETE /api/devices/{deviceId}/pair`. */
+export interface UnpairAnswer {
+  deviceId: string;
+  paired: false;
+}
+
+/** `PUT /api/devices/{deviceId}/settings`: `delivered` false when the evaluator is offline (it gets them on WELCOME). */
+export interface SettingsAnswer {
+  deviceId: string;
+  settings: Settings;
+  delivered: boolean;
+}
+
+/** `POST /api/devices/{deviceId}/self-test` (202). */
+export interface SelfTestAnswer {
+  deviceId: string;
+  delivered: boolean;
+}
+
+/** `POST /api/windows/{windowId}/service` body (PROTOCOL 5). */
+export interface ServiceRequest {
+  event: ServiceEventName;
+  txnId: string;
+  matterCode?: string;
+  matterName?: string;
+}
+
+/** `POST /api/windows/{windowId}/service` (202). */
+export interface ServiceAnswer {
+  accepted: true;
+  windowId: string;
+  txnId: string;
+  event: ServiceEventName;
+}
+
+/** `PUT /api/windows/{windowId}/staff` body (PROTOCOL 5). */
+export interface StaffRequest {
+  duty: DutyName;
+  staffId?: string;
+  staffName?: string;
+  staffTitle?: string;
+}
+
+/** `PUT /api/windows/{windowId}/staff`: who is now at the window. */
+export interface StaffAnswer {
+  windowId: string;
+  duty: DutyName;
+  staffId: string;
+  staffName: string;
+  staffTitle: string;
+}
+
+/** Catch-up progress of the platform sync, in a technician's words (English). */
+export interface SyncProgress {
+  backlog: number;
+  /** Confirmations per second over the last minute. */
+  ratePerS: number;
+  /** Seconds to an empty backlog at that rate; null while nothing is being confirmed. */
+  etaS: number | null;
+  words: string;
+}
+
+/** `GET /api/sync`. */
+export interface SyncSummary {
+  /** Evaluations by sync state; `notSynced` are kept only locally (refused second ratings). */
+  backlog: { pending: number; sent: number; confirmed: number; rejected: number; notSynced: number };
+  oldestUnsyncedAt: string | null;
+  lastPubackAt: string | null;
+  lastReceiptAt: string | null;
+  platformConnected: boolean;
+  /** The platform's URL; null when none is configured. */
+  platform: string | null;
+  /** Why the platform refused the hub (credentials, an ACL), if it did. */
+  refusal: string | null;
+  /** The configuration the platform last pushed: its version, or why it was refused. */
+  config: { version: number | null; error: string | null };
+  /** Free disk space is below the floor: new ratings are refused, devices keep them. */
+  storageLow: boolean;
+  progress: SyncProgress;
+}
+
+/** `GET /api/stats?by=`: `hour` is an extension (China time, `YYYY-MM-DDTHH:00`) for the dashboard's chart. */
+export type StatGroup = 'window' | 'staff' | 'matter' | 'channel' | 'hour';
+
+/** One group of `GET /api/stats`. */
+export interface StatRow {
+  /** The window, staff or matter id, channel, or hour; null for ratings without one. */
+  key: string | null;
+  /** The staff or matter name, when grouped by those; else null. */
+  name: string | null;
+  /** Ratings per level 1..5 (level 0 is `notEvaluated`). */
+  levels: Record<'1' | '2' | '3' | '4' | '5', number>;
+  rated: number;
+  notEvaluated: number;
+  /** 差评: level 1 or 2. */
+  dissatisfied: number;
+  /** Share of ratings at 基本满意 or better, 0..1; null with no ratings. */
+  satisfactionRate: number | null;
+  /** Misuse-flagged ratings left out (unless `includeMisuse=true`). */
+  misuseExcluded: number;
+}
+
+/** `GET /api/stats`. */
+export interface StatsAnswer {
+  from: string;
+  to: string;
+  by: StatGroup;
+  groups: StatRow[];
+}
+
+/** One evaluation of `GET /api/evaluations`: the record, `contact` masked, with its state at the hub. */
+export interface ListedEvaluation extends Evaluation {
+  /** `accepted`, or `refused` (a second rating of a transaction, kept for audit). */
+  status: string;
+  refusal: string | null;
+  /** `pending`, `sent`, `confirmed`, `rejected`, or `local` (never synced). */
+  syncState: string;
+}
+
+/** `GET /api/evaluations`, newest first. */
+export interface EvaluationList {
+  evaluations: ListedEvaluation[];
+}
+
+/** A step recorded in handling a 差评. */
+export interface HandlingRecord {
+  /** A `HandlingStepName`, or a step the hub adds itself. */
+  step: HandlingStepName | (string & {});
+  at: string;
+  by: string | null;
+  note: string | null;
+}
+
+/** One 差评 of `GET /api/dissatisfied`, `contact` masked. */
+export interface DissatisfiedItem {
+  evaluation: Evaluation;
+  /** The matter is complex: 10 working days to handle instead of 2. */
+  complex: boolean;
+  /** End of the handling time. */
+  dueAt: string;
+  handling: HandlingRecord[];
+  resolved: boolean;
+}
+
+/** `GET /api/dissatisfied`: open ones however old, and recent ones. */
+export interface DissatisfiedList {
+  dissatisfied: DissatisfiedItem[];
+}
+
+/** `POST /api/evaluations/{id}/handling` body. */
+export interface HandlingRequest {
+  step: HandlingStepName;
+  by?: string;
+  note?: string;
+}
+
+/** `POST /api/evaluations/{id}/handling` (201). */
+export interface HandlingAnswer {
+  evaluationId: string;
+  step: HandlingStepName;
+  at: string;
+}
+
+/** One row of `GET /api/audit`, newest first. */
+export interface AuditRow {
+  at: string;
+  actor: string;
+  /** e.g. `pair`, `unpair`, `settings`, `self-test`, `handling`, `staff`. */
+  action: string;
+  detail: unknown;
+}
+
+/** `GET /api/audit`. */
+export interface AuditList {
+  audit: AuditRow[];
+}
+
+/** A tablet's suggestion (意见建议), as the dashboard lists it. */
+export interface Suggestion {
+  tabletId: string;
+  text: string;
+  at: string;
+}
+
+/** `GET /api/suggestions`, newest first. */
+export interface SuggestionList {
+  suggestions: Suggestion[];
+}
+
+/** What a tablet publishes on `hall/{hallId}/tablets/{tabletId}/suggestions`. */
+export interface TabletSuggestion {
+  /** At most 500 characters. */
+  text: string;
+  /** A mainland mobile number, for a call-back. */
+  contact?: string;
+}
+
+/** `GET /api/hall`: what the dashboard and technician pages need to know about the hall. */
+export interface HallInfo {
+  hallId: string;
+  hallName: string;
+  windows: { id: string; name: string }[];
+  staff: HallConfig['staff'];
+  handlingDays: NonNullable<HallConfig['handlingDays']>;
+  /** Exceptions to Monday-Friday: official holidays and make-up working days (调休), YYYY-MM-DD. */
+  calendar: { holidays: readonly string[]; workdays: readonly string[] };
+  complaintPhone: string;
+}
+
+/** `hall/{hallId}/dashboard/evaluation`: a committed evaluation, `contact` masked, a 差评 with its deadline. */
+export type DashboardEvaluation = Evaluation & { complex?: boolean; dueAt?: string };
+
+/** `hall/{hallId}/dashboard/handling`: a step just recorded. */
+export interface DashboardHandling {
+  evaluationId: string;
+  step: HandlingStepName | (string & {});
+  at: string;
+  by: string | null;
+}
+
+/** The payload of each dashboard topic (`hallTopics.dashboard(hallId, leaf)`). */
+export interface DashboardPayload {
+  evaluation: DashboardEvaluation;
+  handling: DashboardHandling;
+  suggestion: Suggestion;
+}
+
+/** The payload of one dashboard topic; fails to compile when a leaf has no payload type above. */
+export type DashboardPayloadOf<L extends DashboardLeaf> = DashboardPayload[L];
