@@ -3,12 +3,10 @@
  * never sent (it would not survive a reboot, and its counter could come back), while a press
  * that is written is sent. Memory link to a hub peer, stub hardware.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { HubPeer } from '../simulators/hub-peer.js';
 import { bytePipePair } from '../simulators/memory-link.js';
+import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
 import { Firmware } from './firmware.js';
 import type { EvaluatorHardware } from './hardware.js';
 import { QueueLog, StoreError } from './queue-log.js';
@@ -23,14 +21,10 @@ const stubHardware: EvaluatorHardware = {
   close: () => {},
 };
 
-const cleanups: (() => Promise<void> | void)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+const cleanups = cleanupsAfterEach();
 
 async function onDuty(failAppends: boolean) {
-  const dir = mkdtempSync(join(tmpdir(), 'hcp-fw-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(cleanups, 'fw');
   const pipe = bytePipePair();
   const peer = new HubPeer(pipe.b);
   await peer.open();

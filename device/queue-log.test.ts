@@ -1,20 +1,12 @@
-import { mkdtempSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, type Eval, type Level } from '../protocol/index.js';
+import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
 import type { QueuedItem } from './core.js';
 import { QueueLog, parseLog } from './queue-log.js';
 
-const dirs: string[] = [];
-function tempDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'hcp-queue-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(() => {
-  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
-});
+const cleanups = cleanupsAfterEach();
 
 const evalItem = (qid: number, counter: number): QueuedItem => ({
   qid,
@@ -50,7 +42,7 @@ function recordRun(dir: string) {
 
 describe('QueueLog', () => {
   it('recovers exactly what was pending, and the counter, after a clean stop', () => {
-    const dir = tempDir();
+    const dir = tempDir(cleanups, 'queue');
     recordRun(dir);
     const { log, recovered } = QueueLog.open(dir);
     expect(recovered.queued.map((i) => i.qid)).toEqual([2, 3, 5, 6, 8, 9, 11, 12]);
@@ -62,7 +54,7 @@ describe('QueueLog', () => {
   });
 
   it('power lost at every byte offset: every complete record survives, only a torn tail goes', () => {
-    const dir = tempDir();
+    const dir = tempDir(cleanups, 'queue');
     const states = recordRun(dir);
     const image = readFileSync(join(dir, 'queue.log'));
     // A boot record is appended at each open, so the recorded states are offsets within `image`.
@@ -77,7 +69,7 @@ describe('QueueLog', () => {
   });
 
   it('truncates a torn tail on open, and appends cleanly after it', () => {
-    const dir = tempDir();
+    const dir = tempDir(cleanups, 'queue');
     recordRun(dir);
     const path = join(dir, 'queue.log');
     const full = readFileSync(path).length;
@@ -93,7 +85,7 @@ describe('QueueLog', () => {
   });
 
   it('garbage appended to the file is dropped, not parsed', () => {
-    const dir = tempDir();
+    const dir = tempDir(cleanups, 'queue');
     recordRun(dir);
     const path = join(dir, 'queue.log');
     writeFileSync(path, Buffer.concat([readFileSync(path), Buffer.from([0xa7, 0x01, 0xff, 0x00, 1, 2, 3])]));
@@ -104,7 +96,7 @@ describe('QueueLog', () => {
   });
 
   it('the counter never goes back across restarts, and the boot count rises', () => {
-    const dir = tempDir();
+    const dir = tempDir(cleanups, 'queue');
     let last = 0;
     let boots = 0;
     for (let run = 0; run < 5; run++) {
@@ -126,7 +118,7 @@ describe('QueueLog', () => {
   });
 
   it('compaction keeps every pending message and the settings', () => {
-    const dir = tempDir();
+    const dir = tempDir(cleanups, 'queue');
     const { log } = QueueLog.open(dir, { compactBytes: 300 });
     log.saveSettings({ ...DEFAULT_SETTINGS, volume: 2 });
     for (let qid = 1; qid <= 40; qid++) {

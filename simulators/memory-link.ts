@@ -6,7 +6,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { HID_REPORT_BYTES } from '../protocol/index.js';
-import type { ByteTransport, ByteTransportEvents, ReportIO } from '../device/transport.js';
+import type { ByteTransport, ByteTransportEvents, ReportIO } from '../protocol/index.js';
 
 class ReportQueue {
   private readonly items: (Uint8Array | null)[] = [];
@@ -70,20 +70,28 @@ interface QueuedWrite {
   reject: (error: Error) => void;
 }
 
+/** Largest piece the pipe hands over in one 'data' event. */
+const MAX_PIECE_BYTES = 97;
+
 /**
  * One end of a byte pipe. Writes are queued in order and delivered to the other end on a later
- * turn of the event loop (setImmediate), all that are queued by then in one turn, one 'data'
- * per write; each write resolves once its bytes are delivered, as a serial port's resolves
- * once the OS has them. Writing before `open` or after `close` rejects.
+ * turn of the event loop (setImmediate), all that are queued by then in one turn. As on a
+ * serial port, 'data' chunks have nothing to do with writes: the bytes of the turn are joined
+ * and cut again at pseudo-random places (seeded by the end's name, so a run repeats), so a
+ * reader that expects a frame per chunk fails here and not first on a real port. Each write
+ * resolves once its bytes are delivered, as a serial port's resolves once the OS has them.
+ * Writing before `open` or after `close` rejects.
  */
 class BytePipeEnd extends EventEmitter<ByteTransportEvents> implements ByteTransport {
   peer!: BytePipeEnd;
   private state: 'new' | 'open' | 'closed' = 'new';
   private queue: QueuedWrite[] = [];
   private scheduled = false;
+  private random: number;
 
   constructor(readonly name: string) {
     super();
+    this.random = [...name].reduce((h, c) => Math.imul(h ^ c.charCodeAt(0), 16777619), 2166136261) >>> 0 || 1;
   }
 
   open(): Promise<void> {
@@ -124,10 +132,28 @@ class BytePipeEnd extends EventEmitter<ByteTransportEvents> implements ByteTrans
     this.scheduled = false;
     const batch = this.queue;
     this.queue = [];
+    const bytes = new Uint8Array(batch.reduce((n, w) => n + w.bytes.length, 0));
+    let at = 0;
     for (const w of batch) {
-      if (this.peer.state !== 'closed') this.peer.emit('data', w.bytes);
-      w.resolve();
+      bytes.set(w.bytes, at);
+      at += w.bytes.length;
     }
+    for (let start = 0; start < bytes.length && this.peer.state !== 'closed'; ) {
+      const end = Math.min(bytes.length, start + 1 + (this.nextRandom() % MAX_PIECE_BYTES));
+      this.peer.emit('data', bytes.slice(start, end));
+      start = end;
+    }
+    for (const w of batch) w.resolve();
+  }
+
+  /** xorshift32: the cut points, the same for every run of the same pipe. */
+  private nextRandom(): number {
+    let x = this.random;
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    this.random = x >>> 0;
+    return this.random;
   }
 
   private shut(error: Error | undefined): void {

@@ -5,17 +5,14 @@
  */
 import Database from 'better-sqlite3';
 import { spawn, spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 import { freePort } from './support/mosquitto.js';
-import { ROOT, tempDir, waitFor } from './support/processes.js';
+import { ROOT, waitFor } from './support/processes.js';
 
-const cleanups: (() => void)[] = [];
-afterEach(() => {
-  for (const c of cleanups.splice(0).reverse()) c();
-});
+const cleanups = cleanupsAfterEach();
 
 function descendants(pid: number): number[] {
   const out = spawnSync('ps', ['-e', '-o', 'pid=,ppid=']).stdout.toString();
@@ -32,8 +29,7 @@ function descendants(pid: number): number[] {
 
 describe('npm start', () => {
   it('runs a living hall, syncs to the platform, survives a cut link, and stops cleanly on SIGINT', async () => {
-    const dir = tempDir('demo');
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir(cleanups, 'demo');
     const [http, mqttPort] = [await freePort(), await freePort()];
     const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/start.ts', '--seed', '42', '--speed', '60', '--windows', '4', '--data', dir, '--http-port', String(http), '--mqtt-port', String(mqttPort)], { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
     cleanups.push(() => {

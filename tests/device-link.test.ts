@@ -2,21 +2,20 @@
  * A real evaluator process (`npm run device`, simulated board) against a test hub peer over a
  * real socat pseudo-terminal pair: the link life cycle of PROTOCOL 1.4 end to end.
  */
-import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_SETTINGS, LINK } from '../protocol/index.js';
-import { SerialTransport } from '../device/transport.js';
+import { serialTransport } from '../device/transport.js';
 import { HubPeer, type ReceivedPacket } from '../simulators/hub-peer.js';
-import { ptyPair, runTs, tempDir, type PtyPair, type RunningProcess, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { ptyPair, runTs, type PtyPair, type RunningProcess } from './support/processes.js';
 
 const cleanups = cleanupsAfterEach();
 
 async function setup(shouldAck?: (p: ReceivedPacket, duplicate: boolean) => boolean) {
   const pty: PtyPair = await ptyPair();
   cleanups.push(() => pty.close());
-  const stateDir = tempDir('device');
-  cleanups.push(() => rmSync(stateDir, { recursive: true, force: true }));
-  const peer = new HubPeer(new SerialTransport(pty.b), {
+  const stateDir = tempDir(cleanups, 'device');
+  const peer = new HubPeer(serialTransport(pty.b), {
     settings: { ...DEFAULT_SETTINGS, thanksS: 1 },
     ...(shouldAck ? { shouldAck: (p, d) => shouldAck(p as ReceivedPacket, d) } : {}),
   });

@@ -3,32 +3,28 @@
  * hub on an ephemeral port: every route's answer, its auth, its errors, and the numbers the
  * dashboard shows computed from evaluations put straight into the store.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../hub/config.js';
 import { commitEvaluation } from '../hub/evaluations.js';
 import { HUB_VERSION, Hub } from '../hub/hub.js';
 import { MAX_BODY_BYTES } from '../hub/http.js';
 import { NATIONAL_COLUMNS, isDissatisfied, type Evaluation } from '../protocol/index.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { evaluation } from './support/evaluation.js';
 
 const ADMIN = 'api-test-admin-token';
 const HALL = '430300-001';
 const AREA = '430300';
 
+const cleanups = cleanupsAfterEach();
 let hub: Hub;
-let dir: string;
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hcp-hub-api-'));
+  const dir = tempDir(cleanups, 'hub-api');
   const windows = [{ id: 'A01', name: 'A01 综合受理' }, { id: 'A02', name: 'A02 不动产登记' }];
   const config = parseConfig({ hallId: HALL, hallName: '湘潭市政务服务中心', areaCode: AREA, dataDir: dir, adminToken: ADMIN, http: { host: '127.0.0.1', port: 0 }, devices: { discover: { serial: false, hid: false } }, windows });
   hub = new Hub({ config });
   await hub.start();
-});
-afterEach(async () => {
-  await hub.stop();
-  rmSync(dir, { recursive: true, force: true });
+  cleanups.push(() => hub.stop());
 });
 
 /** JSON answers, checked field by field. */
@@ -224,12 +220,8 @@ describe('routing and limits', () => {
 const BASE = Date.now() - 3_600_000;
 const at = (s: number) => new Date(BASE + s * 1000).toISOString();
 
-function record(id: string, level: number, patch: Partial<Evaluation> = {}): Evaluation {
-  return {
-    id, hallId: HALL, areaCode: AREA, deptCode: '', channel: 'evaluator', level, reasons: [], comment: '', contact: null, txnId: null, matterCode: null, matterName: null,
-    windowId: 'A01', staffId: null, staffName: null, origin: 'prompted', evaluatedAt: at(0), receivedAt: at(0), deviceId: id.replace(/-\d+$/, ''), fwVersion: '1.0.0', promptMs: 1500, flags: [], ...patch,
-  };
-}
+const record = (id: string, level: number, patch: Partial<Evaluation> = {}): Evaluation =>
+  evaluation({ id, level, hallId: HALL, areaCode: AREA, evaluatedAt: at(0), promptMs: 1500, ...patch });
 const commit = (e: Evaluation) => hub.store.submit((db) => commitEvaluation(db, e, { attachWithinMs: 40_000, misuseWindowMs: 10_000 }));
 
 /** The seeded hall; `counts` is what the contract says about each: does it count as a rating? */

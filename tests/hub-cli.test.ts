@@ -1,17 +1,14 @@
 /** The hub's command line as a technician uses it: real processes over one store. */
-import { rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { runTs, tempDir } from './support/processes.js';
+import { describe, expect, it } from 'vitest';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { runTs } from './support/processes.js';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
+const cleanups = cleanupsAfterEach();
 
 async function hubCli(config: unknown, args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const d = tempDir('cli');
-  dirs.push(d);
+  const d = tempDir(cleanups, 'cli');
   const file = join(d, 'hall.json');
   writeFileSync(file, typeof config === 'string' ? config : JSON.stringify(config));
   return hubCliAt(file, args);
@@ -38,8 +35,7 @@ describe('npm run hub', () => {
   });
 
   it('pairs, lists, reports status and exports over the same store, auditing the pairing', async () => {
-    const d = tempDir('cli');
-    dirs.push(d);
+    const d = tempDir(cleanups, 'cli');
     const file = join(d, 'hall.json');
     writeFileSync(file, JSON.stringify({ hallId: 'H', adminToken: 'change-me-now', dataDir: join(d, 'data'), windows: [{ id: 'A01' }] }));
     expect(await hubCliAt(file, ['pair', 'HCP5-0001', 'A01'])).toMatchObject({ code: 2, stderr: expect.stringContaining('has not been seen by this hub') });

@@ -4,11 +4,11 @@
  * after the hub comes back. At the end every ACKed id is in the store exactly once.
  */
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AckStatus } from '../protocol/index.js';
-import { ptyPair, tempDir, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { ptyPair } from './support/processes.js';
 import { DevicePeer, startHub } from './support/hub.js';
 
 const cleanups = cleanupsAfterEach();
@@ -17,8 +17,7 @@ const ITERATIONS = 15;
 
 describe('hub killed with SIGKILL right after ACKs', () => {
   it(`loses no ACKed evaluation and stores none twice, over ${ITERATIONS} kills`, async () => {
-    const d = tempDir('crash');
-    cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+    const d = tempDir(cleanups, 'crash');
     const p = await ptyPair();
     cleanups.push(() => p.close());
     const config = { hallId: 'H-CRASH', devices: { serial: [{ path: p.b }], discover: { serial: false, hid: false } }, windows: [{ id: 'A01', deviceId: 'HCP5-CRASH' }] };

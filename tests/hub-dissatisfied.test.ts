@@ -1,24 +1,21 @@
 /** The dashboard's 差评 list: an unresolved 差评 never drops off, however old or however busy the hall. */
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Evaluation } from '../protocol/index.js';
 import { parseConfig } from '../hub/config.js';
 import { commitEvaluation } from '../hub/evaluations.js';
 import { Hub } from '../hub/hub.js';
-import { tempDir, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { evaluation } from './support/evaluation.js';
 
 const cleanups = cleanupsAfterEach();
 
-const rating = (id: string, level: number, at: string): Evaluation => ({
-  id, hallId: 'H', areaCode: '', deptCode: '', channel: 'evaluator', level, reasons: [], comment: '', contact: '13812345678', txnId: null, matterCode: null, matterName: null,
-  windowId: 'A01', staffId: null, staffName: null, origin: 'invited', evaluatedAt: at, receivedAt: at, deviceId: 'HCP5-X', fwVersion: '1', promptMs: 1, flags: [],
-});
+const rating = (id: string, level: number, evaluatedAt: string): Evaluation =>
+  evaluation({ id, level, evaluatedAt, hallId: 'H', areaCode: '', contact: '13812345678', origin: 'invited' });
 
 describe('GET /api/dissatisfied', () => {
   it('lists an unresolved 差评 from two months ago among 6,000 newer ratings, until it is resolved', async () => {
-    const dir = tempDir('dis');
-    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const dir = tempDir(cleanups, 'dis');
     const hub = new Hub({ config: parseConfig({ hallId: 'H', adminToken: 'change-me-now', dataDir: join(dir, 'hub'), http: { port: 0 }, devices: { discover: { serial: false, hid: false } }, windows: [{ id: 'A01' }] }) });
     await hub.start();
     cleanups.push(() => hub.stop());

@@ -2,11 +2,11 @@
  * A real hub process, real socat ptys and the real SQLite file: evaluators at the frame level.
  */
 import Database from 'better-sqlite3';
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AckReason, AckStatus, encodeFrame, encodeMessage } from '../protocol/index.js';
-import { ptyPair, tempDir, type PtyPair, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { ptyPair, type PtyPair } from './support/processes.js';
 import { DevicePeer, startHub, type HubProcess } from './support/hub.js';
 
 const cleanups = cleanupsAfterEach();
@@ -18,8 +18,7 @@ async function pty(): Promise<PtyPair> {
 }
 
 function dir(): string {
-  const d = tempDir('hub');
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  const d = tempDir(cleanups, 'hub');
   return d;
 }
 

@@ -3,16 +3,14 @@
  * the retained config and session, and evaluations over MQTT-over-WebSocket, acknowledged
  * (PUBACK and the ack message) only after the commit.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { parseConfig } from '../hub/config.js';
 import { Hub } from '../hub/hub.js';
 import type { Db } from '../hub/store.js';
 import { hallTopics } from '../protocol/index.js';
 import { parsePayload } from '../protocol/schemas.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 import { waitFor } from './support/processes.js';
 
 const ADMIN = 'tablet-test-admin-token';
@@ -20,23 +18,18 @@ const HALL = '430300-001';
 const topic = (tabletId: string, leaf: 'session' | 'evaluations' | 'acks') => hallTopics.tablet(HALL, tabletId, leaf);
 const DEADLINE_MS = 5000;
 
+const cleanups = cleanupsAfterEach();
 let hub: Hub;
-let dir: string;
-const clients: MqttClient[] = [];
 let token: string;
 
 beforeEach(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'hcp-hub-tablet-'));
+  const dir = tempDir(cleanups, 'hub-tablet');
   const windows = [{ id: 'A01', name: 'A01 综合受理' }, { id: 'A02', name: 'A02 不动产登记' }];
   const config = parseConfig({ hallId: HALL, hallName: '湘潭市政务服务中心', areaCode: '430300', dataDir: dir, adminToken: ADMIN, http: { host: '127.0.0.1', port: 0 }, devices: { discover: { serial: false, hid: false } }, windows });
   hub = new Hub({ config });
   await hub.start();
+  cleanups.push(() => hub.stop());
   token = (await api('POST', '/api/devices/TAB-01/pair', { windowId: 'A01' })).token as string;
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.endAsync(true)));
-  await hub.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 /** JSON answers and payloads, checked field by field. */
@@ -71,7 +64,7 @@ interface Received {
 /** A connected tablet that records what it receives and waits for it with a deadline. */
 async function tablet(id = 'TAB-01', password = token) {
   const client = await mqtt.connectAsync(`ws://127.0.0.1:${hub.port}/mqtt`, { username: id, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: DEADLINE_MS });
-  clients.push(client);
+  cleanups.push(() => client.endAsync(true));
   const seen: Received[] = [];
   const listeners = new Set<(m: Received) => void>();
   client.on('message', (t, payload, packet) => {
@@ -233,7 +226,7 @@ describe('tablet sessions and evaluations', () => {
     // the commit waits, and the row is there the moment publishAsync resolves.
     const held = holdWrites();
     let atPuback: string[] | undefined;
-    const puback = publish(t.client, first).then(() => (atPuback = hub.evaluations({ limit: 10 }).map((e) => e.id)));
+    const puback = publish(t.client, first).then(() => (atPuback = hub.views.evaluations({ limit: 10 }).map((e) => e.id)));
     await held.reached;
     await api('GET', '/api/health'); // a round trip: an early PUBACK, already written, would be read by now
     expect(atPuback).toBeUndefined();

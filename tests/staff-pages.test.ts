@@ -3,18 +3,17 @@
  * a 差评 from the tablet shows on the dashboard within a second; the technician pages refuse
  * without the token; a pending evaluator is paired from the page and welcomed.
  */
-import { rmSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, DevicePeer, startHub, type HubProcess } from './support/hub.js';
 import { sharedBrowser } from './support/browser.js';
-import { ptyPair, tempDir, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { ptyPair } from './support/processes.js';
 
 const browser = sharedBrowser();
 const cleanups = cleanupsAfterEach();
 
 async function hall(extra: Record<string, unknown> = {}): Promise<HubProcess> {
-  const dir = tempDir('staff');
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDir(cleanups, 'staff');
   const hub = await startHub(dir, { hallId: '430300-001', hallName: '湘潭市政务服务中心', windows: [{ id: 'A01', name: 'A01 综合受理' }, { id: 'A02', name: 'A02 不动产登记' }], ...extra });
   cleanups.push(() => {
     if (hub.proc.child.exitCode === null) hub.proc.child.kill('SIGKILL');
@@ -67,7 +66,9 @@ describe('staff pages', () => {
     // a handling step recorded on the dashboard is stored
     await dashboard.click('#dissatisfied-list li[data-id="TAB-01-1"] button:has-text("已受理")');
     const steps = async () => ((await hub.api('GET', '/api/dissatisfied')).json.dissatisfied as { evaluation: { id: string }; handling: { step: string }[] }[]).find((d) => d.evaluation.id === 'TAB-01-1')?.handling.map((h) => h.step);
-    await dashboard.waitForFunction(() => document.querySelector('#dissatisfied-list li[data-id="TAB-01-1"]')?.textContent?.includes('已受理'), null, { timeout: 5000 });
+    // the card lists the recorded step (the button's own label says 已受理 from the start)
+    await dashboard.waitForFunction(() => document.querySelector('#dissatisfied-list li[data-id="TAB-01-1"] .dis-steps')?.textContent?.includes('已受理'), null, { timeout: 5000 });
+    expect(await dashboard.isDisabled('#dissatisfied-list li[data-id="TAB-01-1"] button[data-step="acknowledged"]'), 'acknowledged once').toBe(true);
     expect(await steps()).toEqual(['acknowledged']);
   });
 

@@ -5,10 +5,10 @@
  * a refused pushed configuration. Every wait is on an event or a condition with a deadline.
  */
 import Database from 'better-sqlite3';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseConfig, type HubConfig } from '../hub/config.js';
 import { commitEvaluation, syncSummary } from '../hub/evaluations.js';
 import { Hub, type LogEntry } from '../hub/hub.js';
@@ -17,31 +17,16 @@ import { hallTopics, platformTopics, type Evaluation, type HallConfig, type Publ
 import { PlatformIngest, type PlatformOptions } from '../simulators/platform.js';
 import { startHub, type HubProcess } from './support/hub.js';
 import { makeCertificates, startMosquitto, type MosquittoOptions } from './support/mosquitto.js';
-import { tempDir, waitFor } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
+import { evaluation } from './support/evaluation.js';
+import { waitFor } from './support/processes.js';
 import { HALL, seedOffline } from './support/seed.js';
 
 const OTHER_HALL = '430300-002';
 
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
-afterEach(async () => {
-  const errors: unknown[] = [];
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      await c();
-    } catch (error) {
-      errors.push(error);
-    }
-  }
-  if (errors.length > 0) throw errors[0];
-});
+const cleanups = cleanupsAfterEach();
 
 // ---- fixtures: each registers its own cleanup ----
-
-function scratch(prefix: string): string {
-  const d = tempDir(prefix);
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
-  return d;
-}
 
 async function mosquitto(dir: string, options: MosquittoOptions = {}) {
   const broker = await startMosquitto(dir, options);
@@ -163,13 +148,7 @@ function expectSameIds(platform: string[], hub: string[]): void {
   expect(platform.filter((id) => !atHub.has(id)).slice(0, 5), 'platform ids the hub never had').toEqual([]);
 }
 
-function rating(id: string, device: string, level: number, at: string, hallId = HALL): Evaluation {
-  return {
-    id, hallId, areaCode: '430300', deptCode: '', channel: 'evaluator', level, reasons: [], comment: '', contact: null,
-    txnId: null, matterCode: null, matterName: null, windowId: 'A01', staffId: null, staffName: null, origin: 'invited',
-    evaluatedAt: at, receivedAt: at, deviceId: device, fwVersion: '1', promptMs: 900, flags: [],
-  };
-}
+const rating = (id: string, level: number, evaluatedAt: string): Evaluation => evaluation({ id, level, evaluatedAt, hallId: HALL, origin: 'invited' });
 
 /** Commits ratings into a hub's store in one transaction, as an offline hall would have. */
 async function seed(dataDir: string, ratings: Evaluation[]): Promise<void> {
@@ -184,7 +163,7 @@ async function seed(dataDir: string, ratings: Evaluation[]): Promise<void> {
 describe('platform sync under faults (real Mosquitto)', () => {
   it('Mosquitto killed 3 times during a catch-up of 20,000: each rating stored once, all confirmed', async () => {
     const n = 20_000;
-    const d = scratch('sync-broker-kill');
+    const d = tempDir(cleanups, 'sync-broker-kill');
     const broker = await mosquitto(d);
     const dataDir = join(d, 'hub');
     await seedOffline(dataDir, n);
@@ -219,7 +198,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
   it('the hub process killed with SIGKILL 4 times during a catch-up of 20,000: the platform counts each once, the hub ends all confirmed', async () => {
     const n = 20_000;
     const KILLS = 4;
-    const d = scratch('sync-hub-kill');
+    const d = tempDir(cleanups, 'sync-hub-kill');
     const broker = await mosquitto(d);
     await seedOffline(join(d, 'data'), n); // startHub's dataDir
     const ingest = await platform({ brokerUrl: broker.url, dbFile: join(d, 'platform.sqlite'), shared: true });
@@ -260,7 +239,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
   it('lost receipts: the batches are published again after republishAfterS, stored once, all confirmed', async () => {
     const n = 3000;
     const DROPS = 3;
-    const d = scratch('sync-receipts');
+    const d = tempDir(cleanups, 'sync-receipts');
     const broker = await mosquitto(d);
     const dataDir = join(d, 'hub');
     await seedOffline(dataDir, n);
@@ -301,13 +280,13 @@ describe('platform sync under faults (real Mosquitto)', () => {
 
   it('差评 reach alerts before a backlog of 30,000 good ratings drains, though they are the newest', async () => {
     const n = 30_000;
-    const d = scratch('sync-alerts');
+    const d = tempDir(cleanups, 'sync-alerts');
     const broker = await mosquitto(d);
     const dataDir = join(d, 'hub');
     const base = Date.parse('2026-11-20T01:00:00Z');
-    const good = Array.from({ length: n }, (_, i) => rating(`HCP5-GOOD-${i + 1}`, 'HCP5-GOOD', 4 + (i % 2), new Date(base + i * 1000).toISOString()));
+    const good = Array.from({ length: n }, (_, i) => rating(`HCP5-GOOD-${i + 1}`, 4 + (i % 2), new Date(base + i * 1000).toISOString()));
     // The 差评 are the last committed: highest counters, latest receivedAt.
-    const bad = Array.from({ length: 5 }, (_, i) => rating(`HCP5-LATE-${i + 1}`, 'HCP5-LATE', 1 + (i % 2), new Date(base + (n + i + 1) * 1000).toISOString()));
+    const bad = Array.from({ length: 5 }, (_, i) => rating(`HCP5-LATE-${i + 1}`, 1 + (i % 2), new Date(base + (n + i + 1) * 1000).toISOString()));
     await seed(dataDir, good);
     await seed(dataDir, bad);
     const ingest = await platform({ brokerUrl: broker.url, dbFile: join(d, 'platform.sqlite'), shared: true });
@@ -351,7 +330,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
   }, 120_000);
 
   it("ACL: a hall's credentials sync its own root; used for another hall they are refused, nothing leaks, nothing is lost", async () => {
-    const d = scratch('sync-acl');
+    const d = tempDir(cleanups, 'sync-acl');
     const users = [
       { name: HALL, password: 'secret-001' },
       { name: OTHER_HALL, password: 'secret-002' },
@@ -397,7 +376,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
   }, 60_000);
 
   it('mqtts: a hub with the CA syncs over TLS; one without it does not connect and keeps everything pending', async () => {
-    const d = scratch('sync-tls');
+    const d = tempDir(cleanups, 'sync-tls');
     const certs = makeCertificates(d);
     const broker = await mosquitto(d, { tls: certs });
     expect(broker.url).toMatch(/^mqtts:\/\/localhost:\d+$/);
@@ -440,7 +419,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
     };
 
     async function setup() {
-      const d = scratch('sync-config');
+      const d = tempDir(cleanups, 'sync-config');
       const broker = await mosquitto(d);
       const ingest = await platform({ brokerUrl: broker.url, dbFile: join(d, 'platform.sqlite') });
       const config = hubConfig(join(d, 'hub'), { platform: { url: broker.url } });
@@ -490,7 +469,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
       expect(state.configError).toMatch(/staff/);
       expect(state.configVersion).toBe(1);
       expect(published.length).toBe(publishedAfterV1);
-      expect(hub.sync().config).toEqual({ version: 1, error: state.configError });
+      expect(hub.views.syncStatus().config).toEqual({ version: 1, error: state.configError });
       const versions = hub.store.read((db) => db.prepare('SELECT version FROM hall_config ORDER BY version').all());
       expect(versions).toEqual([{ version: 1 }]);
       expect(hub.registry.windows.get('B07')?.name).toBe('B07 不动产登记');
@@ -522,7 +501,7 @@ describe('platform sync under faults (real Mosquitto)', () => {
       // Its first status comes after its subscriptions, so the retained config 1 was delivered again.
       await ingest.until(() => statusOf()?.online === true && statusOf()?.startedAt !== firstStartedAt, 10_000, 'the status of the restarted hub');
       expect(hub.platform!.state.configVersion).toBe(1);
-      expect(hub.sync().config).toEqual({ version: 1, error: null });
+      expect(hub.views.syncStatus().config).toEqual({ version: 1, error: null });
       // The version the hub reports is the config it runs: window B07 of config 1.
       expect(hub.registry.windows.get('B07')?.name, 'config 1 windows after a restart').toBe('B07 不动产登记');
     }, 60_000);

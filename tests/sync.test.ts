@@ -1,14 +1,13 @@
 /**
  * Platform sync against a real Mosquitto process (PROTOCOL 3): the outbox, receipts, alerts.
  */
-import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../hub/config.js';
 import { syncSummary } from '../hub/evaluations.js';
 import { Hub } from '../hub/hub.js';
 import { PlatformIngest } from '../simulators/platform.js';
-import { tempDir, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 import { seedOffline, HALL } from './support/seed.js';
 import { startMosquitto } from './support/mosquitto.js';
 
@@ -16,8 +15,7 @@ const cleanups = cleanupsAfterEach();
 
 
 async function setup(n: number) {
-  const d = tempDir('sync');
-  cleanups.push(() => rmSync(d, { recursive: true, force: true }));
+  const d = tempDir(cleanups, 'sync');
   const broker = await startMosquitto(d);
   cleanups.push(() => broker.stop());
   const dataDir = join(d, 'hub');

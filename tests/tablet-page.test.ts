@@ -3,21 +3,20 @@
  * embedded broker: rating an offered transaction, surviving a hub outage, and the 适老化
  * numbers measured on the rendered page plus an automated accessibility audit.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Page } from 'playwright-core';
 import { describe, expect, it } from 'vitest';
 import { freePort } from './support/mosquitto.js';
 import { startHub, type HubProcess } from './support/hub.js';
 import { contrast, sharedBrowser } from './support/browser.js';
-import { tempDir, cleanupsAfterEach } from './support/processes.js';
+import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 
 const require = createRequire(import.meta.url);
 const browser = sharedBrowser();
 const cleanups = cleanupsAfterEach();
 
-async function hallWithTablet(port = 0, dir = tempDir('tablet')): Promise<{ hub: HubProcess; dir: string; token: string }> {
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+async function hallWithTablet(port = 0, dir = tempDir(cleanups, 'tablet')): Promise<{ hub: HubProcess; dir: string; token: string }> {
   const hub = await startHub(dir, { hallId: '430300-001', hallName: '湘潭市政务服务中心', http: { host: '127.0.0.1', port }, windows: [{ id: 'A01', name: 'A01 综合受理' }] });
   cleanups.push(() => {
     if (hub.proc.child.exitCode === null) hub.proc.child.kill('SIGKILL');
@@ -76,7 +75,7 @@ describe('the citizen tablet page', () => {
 
   it('the hub stopped mid-way: the rating is kept and delivered once when the hub is back', async () => {
     const port = await freePort();
-    const dir = tempDir('tablet');
+    const dir = tempDir(cleanups, 'tablet');
     const first = await hallWithTablet(port, dir);
     const page = await openTablet(first.hub, first.token);
     first.hub.proc.child.kill('SIGTERM');

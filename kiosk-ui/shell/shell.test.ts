@@ -2,10 +2,10 @@
  * The kiosk shell against a stubbed `electron`: fake windows record what the shell does and let
  * the test emit Electron's events; time is vitest's fake clock.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { cleanupsAfterEach, tempDir } from '../../tests/support/cleanup.js';
 
 type Listener = (...args: any[]) => unknown;
 
@@ -394,8 +394,11 @@ describe('technician exit', () => {
 });
 
 describe('config and entry', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'kiosk-shell-'));
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const cleanups = cleanupsAfterEach();
+  let dir: string;
+  beforeEach(() => {
+    dir = tempDir(cleanups, 'kiosk-shell');
+  });
   const file = (name: string, text: string) => {
     const path = join(dir, name);
     writeFileSync(path, text);

@@ -3,11 +3,10 @@
  * Waits are on events (a line printed, a process exiting) with a deadline, never sleeps.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { afterEach } from 'vitest';
 import { createInterface } from 'node:readline';
 import { waitFor } from '../../simulators/pty.js';
 
-export { ptyPair, requireCommand, tempDir, waitFor, type PtyPair } from '../../simulators/pty.js';
+export { ptyPair, requireCommand, waitFor, type PtyPair } from '../../simulators/pty.js';
 
 export const ROOT = new URL('../../', import.meta.url).pathname;
 
@@ -65,13 +64,4 @@ export function runTs(entry: string, args: string[], env: NodeJS.ProcessEnv = {}
         new Promise<number | null>((_, reject) => setTimeout(() => reject(new Error(`${entry} did not exit within ${ms} ms`)), ms).unref()),
       ]),
   };
-}
-
-/** Things to undo after each test of the calling file, last pushed first. */
-export function cleanupsAfterEach(): (() => Promise<void> | void)[] {
-  const cleanups: (() => Promise<void> | void)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-  return cleanups;
 }

@@ -1,7 +1,7 @@
 /** A hub store filled as if the hall had been offline, for sync tests and benchmarks. */
-import type { Evaluation } from '../../protocol/index.js';
 import { commitEvaluation } from '../../hub/evaluations.js';
 import { Store } from '../../hub/store.js';
+import { evaluation } from './evaluation.js';
 
 export const HALL = '430300-001';
 
@@ -12,10 +12,7 @@ export async function seedOffline(dataDir: string, n: number, device = 'HCP5-SEE
   const writes: Promise<unknown>[] = [];
   for (let i = 1; i <= n; i++) {
     const at = new Date(base + i * 1000).toISOString();
-    const e: Evaluation = {
-      id: `${device}-${i}`, hallId, areaCode: '430300', deptCode: '', channel: 'evaluator', level: i % 10 === 0 ? 1 : (i % 3) + 3, reasons: [], comment: '', contact: null,
-      txnId: null, matterCode: null, matterName: null, windowId: 'A01', staffId: null, staffName: null, origin: 'invited', evaluatedAt: at, receivedAt: at, deviceId: device, fwVersion: '1', promptMs: 900, flags: [],
-    };
+    const e = evaluation({ id: `${device}-${i}`, hallId, level: i % 10 === 0 ? 1 : (i % 3) + 3, origin: 'invited', evaluatedAt: at });
     writes.push(store.submit((db) => commitEvaluation(db, e, { attachWithinMs: 0, misuseWindowMs: 0 })));
   }
   await Promise.all(writes);
