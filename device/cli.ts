@@ -15,7 +15,7 @@ import { SimIO } from '../simulators/sim-io.js';
 import type { LedId, LedMode } from './core.js';
 import { Firmware, type LogEntry } from './firmware.js';
 import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady, type PinMap } from './hardware.js';
-import { SerialTransport, hidGadget, type ByteTransport } from './transport.js';
+import { serialTransport, hidGadget, type ByteTransport } from './transport.js';
 
 const USAGE = `usage: npm run device -- --port PATH --id DEVICE_ID --state-dir DIR
          [--board sim|firmata] [--board-port PATH] [--pins FILE.json]
@@ -117,7 +117,7 @@ async function main(argv: string[]): Promise<number> {
   } as unknown as five.BoardOption);
   await boardReady(board);
   const hardware = new JohnnyFiveHardware(board, args.pins);
-  const transport: ByteTransport = args.transport === 'hid' ? hidGadget(args.port) : new SerialTransport(args.port, args.baud);
+  const transport: ByteTransport = args.transport === 'hid' ? hidGadget(args.port) : serialTransport(args.port, args.baud);
   const firmware = new Firmware({ core: { deviceId: args.id, queueCapacity: args.capacity }, stateDir: args.stateDir, transport, hardware, log });
 
   let last = '';

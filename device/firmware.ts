@@ -15,7 +15,9 @@ export interface Clock {
 }
 export const systemClock: Clock = { now: () => Date.now() };
 
-export type LogEntry = { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>;
+import type { LogEntry } from '../protocol/index.js';
+
+export type { LogEntry };
 
 export interface FirmwareOptions {
   core: CoreOptions;

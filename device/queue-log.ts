@@ -22,7 +22,7 @@
  */
 import { closeSync, existsSync, fdatasyncSync, fsyncSync, ftruncateSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import { MessageType, crc16, decodePayload, encodePayload, messageName, type Eval, type Event, type Settings } from '../protocol/index.js';
+import { MessageType, StoreError, crc16, decodePayload, encodePayload, messageName, type Eval, type Event, type Settings } from '../protocol/index.js';
 import type { QueuedItem } from './core.js';
 
 const MAGIC = 0xa7;
@@ -50,15 +50,7 @@ export interface Recovered {
   droppedBytes: number;
 }
 
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-  constructor(
-    readonly code: 'io' | 'corrupt',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { StoreError };
 
 function record(kind: number, body: Uint8Array): Uint8Array {
   const out = new Uint8Array(HEADER + body.length + CRC);

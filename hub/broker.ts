@@ -7,7 +7,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
-import { PayloadError, hallTopics, parseHallTopic, parseJson, tabletMayPublish, tabletMaySubscribe, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
+import type { Logger } from './log.js';
+import { PayloadError, dashboardMaySubscribe, hallTopics, parseHallTopic, tabletMayPublish, tabletMaySubscribe, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
+import { parseJson } from '../protocol/schemas.js';
 
 export interface BrokerDeps {
   hallId: string;
@@ -20,7 +22,7 @@ export interface BrokerDeps {
   tabletEvaluation(tabletId: string, evaluation: TabletEvaluation): Promise<TabletAck>;
   /** Keeps a refused payload with its reason, for audit (PROTOCOL 1.3). */
   rejected(tabletId: string, payload: string, reason: string): Promise<void>;
-  log(entry: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>): void;
+  log: Logger;
 }
 
 function authError(returnCode: 4 | 5, message: string): AuthenticateError {
@@ -32,6 +34,7 @@ export class HallBroker {
   private readonly wss: WebSocketServer;
   /** Refusals by kind, for `/api/health` and tests. */
   readonly refusals = { login: 0, publish: 0, subscribe: 0, payload: 0 };
+  private readonly online = new Set<string>();
 
   static async create(server: Server, deps: BrokerDeps): Promise<HallBroker> {
     const aedes = await Aedes.createBroker({ heartbeatInterval: 30_000 });
@@ -41,6 +44,14 @@ export class HallBroker {
   private constructor(aedes: Aedes, server: Server, deps: BrokerDeps) {
     this.aedes = aedes;
     const { hallId } = deps;
+    aedes.on('clientReady', (client) => {
+      const id = (client as Client & { tabletId?: string }).tabletId;
+      if (id) this.online.add(id);
+    });
+    aedes.on('clientDisconnect', (client) => {
+      const id = (client as Client & { tabletId?: string }).tabletId;
+      if (id) this.online.delete(id);
+    });
     aedes.authenticate = (client, username, password, done) => {
       if (username === 'dashboard' && password && deps.checkDashboard(password.toString('utf8'))) {
         (client as Client & { dashboard?: boolean }).dashboard = true;
@@ -61,7 +72,7 @@ export class HallBroker {
       const tabletId = (client as Client & { tabletId?: string }).tabletId;
       const dashboard = (client as Client & { dashboard?: boolean }).dashboard;
       const topic = subscription.topic;
-      if (dashboard && (topic.startsWith(`hall/${hallId}/dashboard/`) || topic.startsWith(`hall/${hallId}/public/`))) {
+      if (dashboard && dashboardMaySubscribe(hallId, topic)) {
         done(null, subscription);
         return;
       }
@@ -158,6 +169,11 @@ export class HallBroker {
       () => done(null),
       (error: Error) => done(error),
     );
+  }
+
+  /** Tablets connected now. */
+  tabletsOnline(): ReadonlySet<string> {
+    return this.online;
   }
 
   publish(topic: string, payload: unknown, retain: boolean): void {

@@ -6,18 +6,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { z } from 'zod';
-import { DEFAULT_USB_IDS, isTopicSegment, isValidDeviceId } from '../protocol/index.js';
+import { ConfigError, DEFAULT_USB_IDS, issueLine, isTopicSegment, isValidDeviceId } from '../protocol/index.js';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    /** Dotted path of the offending key, `''` for the file itself. */
-    readonly key: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { ConfigError } from '../protocol/index.js';
+
 
 const segment = z.string().min(1).max(64).refine(isTopicSegment, 'must not contain /, + or #');
 const usbId = z.object({ vendorId: z.int().min(0).max(0xffff), productId: z.int().min(0).max(0xffff) }).strict();
@@ -99,16 +91,11 @@ export type HubConfigInput = z.input<typeof configSchema>;
 
 /** Validates a parsed config; relative `dataDir` resolves against `baseDir`. */
 export function parseConfig(value: unknown, baseDir = process.cwd()): HubConfig {
-  const result = configSchema.safeParse(value);
+  const result = configSchema.safeParse(value, { reportInput: true });
   if (!result.success) {
-    const issue = result.error.issues[0]!;
-    const path = issue.path.map(String).join('.');
-    if (issue.code === 'unrecognized_keys') {
-      const key = [...issue.path.map(String), issue.keys[0]].join('.');
-      throw new ConfigError(key, `config: unknown key "${key}"`);
-    }
-    if (issue.code === 'invalid_type' && issue.input === undefined) throw new ConfigError(path, `config: missing required "${path}"`);
-    throw new ConfigError(path, `config: "${path}" ${issue.message}`);
+    const { key, line } = issueLine('config', result.error.issues[0]!);
+    if (key === '') throw new ConfigError('', 'config: expected a JSON object with at least "hallId" and "adminToken"');
+    throw new ConfigError(key, line);
   }
   const config = result.data;
   const ids = new Set<string>();

@@ -2,7 +2,7 @@
  * Evaluations and transactions in the store: committing one rating (deduplicated on `id`,
  * 一事一评 per `txnId`, misuse flagged), and the queries of the API, the CLI and the export.
  */
-import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation } from '../protocol/index.js';
+import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation, type ListedEvaluation, type StatGroup, type StatRow } from '../protocol/index.js';
 import { stmt, type Db } from './store.js';
 
 export type CommitResult =
@@ -17,7 +17,7 @@ export interface CommitOptions {
   misuseWindowMs: number;
 }
 
-export interface Row {
+export interface EvaluationRow {
   id: string;
   channel: string;
   level: number;
@@ -49,7 +49,7 @@ export interface HallIdentity {
   deptCode: string;
 }
 
-export function rowToEvaluation(row: Row, hall: HallIdentity): Evaluation {
+export function rowToEvaluation(row: EvaluationRow, hall: HallIdentity): Evaluation {
   return {
     id: row.id,
     hallId: hall.hallId,
@@ -185,20 +185,15 @@ export function recordService(
   ).run(state, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, t.txnId);
 }
 
-export interface ListedEvaluation extends Evaluation {
-  status: string;
-  refusal: string | null;
-  syncState: string;
-}
-
 /** Committed evaluations, newest first, `contact` masked (PROTOCOL 5). */
 export function listEvaluations(db: Db, hall: HallIdentity, options: { since?: string; limit: number }): ListedEvaluation[] {
   const rows = db
     .prepare(`SELECT * FROM evaluations WHERE received_at >= ? ORDER BY received_at DESC, rowid DESC LIMIT ?`)
-    .all(options.since ?? '', options.limit) as Row[];
+    .all(options.since ?? '', options.limit) as EvaluationRow[];
   return rows.map((row) => ({ ...rowToEvaluation(row, hall), contact: maskContact(row.contact), status: row.status, refusal: row.refusal, syncState: row.sync_state }));
 }
 
+/** The column (or expression) each grouping of `GET /api/stats` reads. */
 export const STAT_GROUPS = {
   window: 'window_id',
   staff: 'staff_id',
@@ -206,22 +201,7 @@ export const STAT_GROUPS = {
   channel: 'channel',
   /** Extension: per hour in China Standard Time, for the dashboard's chart. */
   hour: `strftime('%Y-%m-%dT%H:00', evaluated_at, '+8 hours')`,
-} as const;
-export type StatGroup = keyof typeof STAT_GROUPS;
-
-export interface StatRow {
-  key: string | null;
-  name: string | null;
-  /** Ratings per level 1..5 (index 0 unused). */
-  levels: Record<'1' | '2' | '3' | '4' | '5', number>;
-  rated: number;
-  notEvaluated: number;
-  /** 差评: level 1 or 2. */
-  dissatisfied: number;
-  /** Share of ratings at 基本满意 or better, 0..1; null with no ratings. */
-  satisfactionRate: number | null;
-  misuseExcluded: number;
-}
+} as const satisfies Record<StatGroup, string>;
 
 /**
  * Counts per level, satisfaction rate, 差评 and not-evaluated counts, grouped. Refused
@@ -263,7 +243,7 @@ export type ExportFormat = 'csv' | 'json' | 'gb39046';
 
 /** Accepted evaluations in a range, for the CLI and API export (PROTOCOL 4.2). */
 export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: string; to: string; format: ExportFormat }): string {
-  const rows = (db.prepare(`SELECT * FROM evaluations WHERE status = 'accepted' AND evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, id`).all(options.from, options.to) as Row[]).map((r) =>
+  const rows = (db.prepare(`SELECT * FROM evaluations WHERE status = 'accepted' AND evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, id`).all(options.from, options.to) as EvaluationRow[]).map((r) =>
     rowToEvaluation(r, hall),
   );
   switch (options.format) {

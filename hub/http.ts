@@ -6,11 +6,28 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { deviceSettingsSchema, isTopicSegment } from '../protocol/index.js';
-import { STAT_GROUPS, type ExportFormat, type StatGroup } from './evaluations.js';
-import type { Hub } from './hub.js';
+import { DUTY_NAMES, HANDLING_STEPS, describeIssue, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
+import { deviceSettingsSchema } from '../protocol/schemas.js';
+import type { ExportFormat } from './evaluations.js';
+import type { Logger } from './log.js';
+import type { Registry, StaffOnDuty } from './registry.js';
+import type { Views } from './views.js';
 
 export const MAX_BODY_BYTES = 64 * 1024;
+
+/** What the API may read and do: the hub passes itself, tests may pass less. */
+export interface HubApi {
+  readonly views: Pick<Views, 'health' | 'devices' | 'syncStatus' | 'evaluations' | 'stats' | 'export' | 'audit' | 'hallInfo' | 'dissatisfied' | 'suggestions'>;
+  readonly registry: Pick<Registry, 'windows' | 'staffAt' | 'device'>;
+  readonly log: Logger;
+  service(windowId: string, body: { event: 'started' | 'done' | 'cancelled'; txnId: string; matterCode?: string | undefined; matterName?: string | undefined }, actor: string): Promise<void>;
+  setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void>;
+  pair(deviceId: string, windowId: string, actor: string, kind?: DeviceKind): Promise<{ kind: DeviceKind; token?: string }>;
+  unpair(deviceId: string, actor: string): Promise<boolean>;
+  setDeviceSettings(deviceId: string, settings: Parameters<Registry['setDeviceSettings']>[1], actor: string): Promise<boolean>;
+  selfTest(deviceId: string, actor: string): Promise<boolean>;
+  recordHandling(evaluationId: string, step: string, by: string | null, note: string | null): Promise<{ at: string } | undefined>;
+}
 
 export class HttpError extends Error {
   constructor(
@@ -24,7 +41,7 @@ export class HttpError extends Error {
 
 const serviceBody = z
   .object({
-    event: z.enum(['started', 'done', 'cancelled']),
+    event: z.enum(Object.values(SERVICE_EVENT_NAMES)),
     txnId: z.string().min(1).max(64),
     matterCode: z.string().max(64).optional(),
     matterName: z.string().max(128).optional(),
@@ -32,25 +49,23 @@ const serviceBody = z
   .strict();
 const staffBody = z
   .object({
-    duty: z.enum(['on', 'paused', 'off']),
+    duty: z.enum(Object.values(DUTY_NAMES)),
     staffId: z.string().max(64).optional(),
     staffName: z.string().max(64).optional(),
     staffTitle: z.string().max(64).optional(),
   })
   .strict();
 const handlingBody = z
-  .object({ step: z.enum(['acknowledged', 'called-back', 'resolved']), by: z.string().max(64).optional(), note: z.string().max(500).optional() })
+  .object({ step: z.enum(HANDLING_STEPS), by: z.string().max(64).optional(), note: z.string().max(500).optional() })
   .strict();
 const pairBody = z.object({ windowId: z.string().min(1).max(64), kind: z.enum(['evaluator', 'tablet']).optional() }).strict();
 
 /** Validates a body; the first problem is a 400 naming the field. */
 function validate<T>(schema: z.ZodType<T>, body: unknown): T {
-  const result = schema.safeParse(body);
+  const result = schema.safeParse(body, { reportInput: true });
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const path = issue.code === 'unrecognized_keys' ? issue.keys[0] : issue.path.map(String).join('.');
-  const what = issue.code === 'unrecognized_keys' ? 'unknown field' : issue.message;
-  throw new HttpError(400, 'invalid-field', `${path || 'body'}: ${what}`);
+  const { key, problem } = describeIssue(result.error.issues[0]!);
+  throw new HttpError(400, 'invalid-field', `${key || 'body'}: ${problem}`);
 }
 
 function isoParam(url: URL, name: string, fallback: string): string {
@@ -95,7 +110,7 @@ interface Route {
   handler: Handler;
 }
 
-export function createApi(hub: Hub, adminToken: string) {
+export function createApi(hub: HubApi, adminToken: string) {
   const token = Buffer.from(adminToken);
   const isAdmin = (req: IncomingMessage) => {
     const header = req.headers.authorization ?? '';
@@ -123,7 +138,7 @@ export function createApi(hub: Hub, adminToken: string) {
   };
 
   const routes: Route[] = [
-    { method: 'GET', pattern: /^\/api\/health$/, admin: false, handler: async () => ({ body: hub.health() }) },
+    { method: 'GET', pattern: /^\/api\/health$/, admin: false, handler: async () => ({ body: hub.views.health() }) },
     {
       method: 'POST',
       pattern: /^\/api\/windows\/([^/]+)\/service$/,
@@ -146,7 +161,7 @@ export function createApi(hub: Hub, adminToken: string) {
         return { body: { windowId, ...hub.registry.staffAt(windowId) } };
       },
     },
-    { method: 'GET', pattern: /^\/api\/devices$/, admin: true, handler: async () => ({ body: { devices: hub.devices() } }) },
+    { method: 'GET', pattern: /^\/api\/devices$/, admin: true, handler: async () => ({ body: { devices: hub.views.devices() } }) },
     {
       method: 'POST',
       pattern: /^\/api\/devices\/([^/]+)\/pair$/,
@@ -191,7 +206,7 @@ export function createApi(hub: Hub, adminToken: string) {
         const limit = Number(limitText);
         if (!Number.isInteger(limit) || limit < 1 || limit > 10_000) throw new HttpError(400, 'invalid-field', `limit: expected an integer 1..10000, got ${JSON.stringify(limitText)}`);
         const since = url.searchParams.has('since') ? isoParam(url, 'since', '') : undefined;
-        return { body: { evaluations: hub.evaluations(since === undefined ? { limit } : { since, limit }) } };
+        return { body: { evaluations: hub.views.evaluations(since === undefined ? { limit } : { since, limit }) } };
       },
     },
     {
@@ -199,15 +214,17 @@ export function createApi(hub: Hub, adminToken: string) {
       pattern: /^\/api\/stats$/,
       admin: true,
       handler: async ({ url }) => {
-        const by = (url.searchParams.get('by') ?? 'window') as StatGroup;
-        if (!(by in STAT_GROUPS)) throw new HttpError(400, 'invalid-field', `by: expected one of ${Object.keys(STAT_GROUPS).join(', ')}, got ${JSON.stringify(by)}`);
+        const given = url.searchParams.get('by') ?? 'window';
+        // a request-chosen key is matched against the list, never looked up on an object
+        const by = STAT_GROUP_NAMES.find((name) => name === given) as StatGroup | undefined;
+        if (!by) throw new HttpError(400, 'invalid-field', `by: expected one of ${STAT_GROUP_NAMES.join(', ')}, got ${JSON.stringify(given)}`);
         const from = isoParam(url, 'from', startOfTodayCst());
         const to = isoParam(url, 'to', new Date(Date.now() + 86_400_000).toISOString());
         const includeMisuse = url.searchParams.get('includeMisuse') === 'true';
-        return { body: { from, to, by, groups: hub.stats({ from, to, by, includeMisuse }) } };
+        return { body: { from, to, by, groups: hub.views.stats({ from, to, by, includeMisuse }) } };
       },
     },
-    { method: 'GET', pattern: /^\/api\/sync$/, admin: true, handler: async () => ({ body: hub.sync() }) },
+    { method: 'GET', pattern: /^\/api\/sync$/, admin: true, handler: async () => ({ body: hub.views.syncStatus() }) },
     {
       method: 'GET',
       pattern: /^\/api\/export$/,
@@ -217,16 +234,16 @@ export function createApi(hub: Hub, adminToken: string) {
         if (!['csv', 'json', 'gb39046'].includes(format)) throw new HttpError(400, 'invalid-field', `format: expected csv, json or gb39046, got ${JSON.stringify(format)}`);
         const from = isoParam(url, 'from', '1970-01-01T00:00:00.000Z');
         const to = isoParam(url, 'to', '9999-12-31T00:00:00.000Z');
-        return { body: hub.export({ format, from, to }), contentType: format === 'json' ? 'application/json; charset=utf-8' : 'text/csv; charset=utf-8' };
+        return { body: hub.views.export({ format, from, to }), contentType: format === 'json' ? 'application/json; charset=utf-8' : 'text/csv; charset=utf-8' };
       },
     },
-    { method: 'GET', pattern: /^\/api\/audit$/, admin: true, handler: async () => ({ body: { audit: hub.audit(200) } }) },
-    { method: 'GET', pattern: /^\/api\/hall$/, admin: true, handler: async () => ({ body: hub.publicInfo() }) },
+    { method: 'GET', pattern: /^\/api\/audit$/, admin: true, handler: async () => ({ body: { audit: hub.views.audit(200) } }) },
+    { method: 'GET', pattern: /^\/api\/hall$/, admin: true, handler: async () => ({ body: hub.views.hallInfo() }) },
     {
       method: 'GET',
       pattern: /^\/api\/dissatisfied$/,
       admin: true,
-      handler: async ({ url }) => ({ body: { dissatisfied: hub.dissatisfied(isoParam(url, 'since', new Date(Date.now() - 30 * 86_400_000).toISOString())) } }),
+      handler: async ({ url }) => ({ body: { dissatisfied: hub.views.dissatisfied(isoParam(url, 'since', new Date(Date.now() - 30 * 86_400_000).toISOString())) } }),
     },
     {
       method: 'POST',
@@ -251,7 +268,7 @@ export function createApi(hub: Hub, adminToken: string) {
         return { status: 202, body: { deviceId, delivered: await hub.selfTest(deviceId, 'api') } };
       },
     },
-    { method: 'GET', pattern: /^\/api\/suggestions$/, admin: true, handler: async () => ({ body: { suggestions: hub.suggestions(200) } }) },
+    { method: 'GET', pattern: /^\/api\/suggestions$/, admin: true, handler: async () => ({ body: { suggestions: hub.views.suggestions(200) } }) },
   ];
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {

@@ -7,6 +7,7 @@ import { EventEmitter } from 'node:events';
 import {
   AckReason,
   AckStatus,
+  type Duty,
   DuplicateFilter,
   FrameDecoder,
   FrameError,
@@ -24,7 +25,9 @@ import {
   type Message,
   type Settings,
 } from '../protocol/index.js';
-import type { ByteTransport } from '../device/transport.js';
+import type { ByteTransport } from '../protocol/index.js';
+import { systemClock, type Clock, type TimerHandle } from './clock.js';
+import type { LogEntry } from './log.js';
 
 export interface LinkStats {
   framesIn: number;
@@ -39,19 +42,21 @@ export interface LinkStats {
 
 /** What the hub answers a reliable message from a device. */
 export interface AckDecision {
-  status: number;
-  reason: number;
+  status: AckStatus;
+  reason: AckReason;
 }
 
 export interface LinkDeps {
   /** The window a device is paired to, or undefined if it is pending pairing. */
   pairing(deviceId: string): { windowId: string; windowName: string; settings: Settings } | undefined;
   /** Current duty at a window, sent as STAFF after WELCOME. */
-  staff(windowId: string): { duty: number; staffId: string; staffName: string; staffTitle: string };
+  staff(windowId: string): { duty: Duty; staffId: string; staffName: string; staffTitle: string };
   /** Commits an EVAL; resolves to the ACK to send only after the commit (PROTOCOL 1.3). */
   evaluation(deviceId: string, message: Eval, clock: { offsetMs: number | undefined; receivedAt: number }): Promise<AckDecision>;
   event(deviceId: string, message: Event): Promise<void>;
   now(): number;
+  /** Timers (the 100 ms link tick). Default: the system clock. */
+  clock?: Clock;
 }
 
 export interface LinkEvents {
@@ -59,7 +64,7 @@ export interface LinkEvents {
   online: [deviceId: string];
   offline: [deviceId: string];
   state: [deviceId: string, state: number, queued: number];
-  log: [entry: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>];
+  log: [entry: LogEntry];
   closed: [error?: Error];
 }
 
@@ -71,7 +76,8 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private session: Hello | undefined;
   private welcomed = false;
   private online = false;
-  private timer: NodeJS.Timeout | undefined;
+  private timer: TimerHandle | undefined;
+  private readonly clock: Clock;
   private lastRx = 0;
   private pingDue = 0;
   /** device clock - hub clock, from PING/PONG; undefined until measured. */
@@ -88,11 +94,12 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
     private readonly deps: LinkDeps,
   ) {
     super();
+    this.clock = deps.clock ?? systemClock;
     this.stats = { framesIn: 0, framesOut: 0, drops: this.decoder.stats.drops, refused: 0, retransmits: 0, bytesIn: 0 };
     transport.on('data', (chunk) => this.onData(chunk));
     transport.on('close', (error) => {
       this.closed = true;
-      clearTimeout(this.timer);
+      this.clock.clear(this.timer);
       if (this.online && this.session) this.emit('offline', this.session.deviceId);
       this.online = false;
       this.emit('closed', error);
@@ -122,7 +129,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
-    clearTimeout(this.timer);
+    this.clock.clear(this.timer);
     await this.writes.catch(() => {});
     await this.transport.close();
   }
@@ -136,7 +143,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   }
 
   /** Pairing changed: welcome a waiting device, or forget the session of an unpaired one. */
-  repair(): void {
+  recheckPairing(): void {
     if (!this.session) return;
     const pairing = this.deps.pairing(this.session.deviceId);
     if (pairing && !this.welcomed) this.welcome(this.session);
@@ -329,8 +336,8 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   /** Keepalive and retransmission, on one timer (PROTOCOL 1.4: PING after 1 s, down after 3 s). */
   private schedule(): void {
     if (this.closed) return;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.tick(), 100);
+    this.clock.clear(this.timer);
+    this.timer = this.clock.setTimeout(() => this.tick(), 100);
     this.timer.unref?.();
   }
 

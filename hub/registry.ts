@@ -3,13 +3,12 @@
  * memory. Every change made by a person (API, CLI, configuration) is audited.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_SETTINGS, Duty, parsePayload, type Hello, type Settings } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, type DeviceKind, type DutyName, type Hello, type Settings } from '../protocol/index.js';
+import { parsePayload } from '../protocol/schemas.js';
+import { isoNow, systemClock, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
 import { audit, type Db, type Store } from './store.js';
 
-export type DeviceKind = 'evaluator' | 'tablet';
-export type DutyName = 'on' | 'paused' | 'off';
-export const DUTY_CODE: Record<DutyName, number> = { on: Duty.ON_DUTY, paused: Duty.PAUSED, off: Duty.SIGNED_OUT };
 
 export interface DeviceRecord {
   deviceId: string;
@@ -105,16 +104,27 @@ export function unpairDevice(db: Db, deviceId: string, actor: string): boolean {
 }
 
 export class Registry {
-  readonly windows = new Map<string, WindowInfo>();
+  private readonly windowMap = new Map<string, WindowInfo>();
   private devices = new Map<string, DeviceRecord>();
   private staff = new Map<string, StaffOnDuty>();
 
   constructor(
     private readonly store: Store,
     private readonly config: HubConfig,
+    private readonly clock: Clock = systemClock,
   ) {
-    for (const w of config.windows) this.windows.set(w.id, { id: w.id, name: w.name || w.id });
+    for (const w of config.windows) this.windowMap.set(w.id, { id: w.id, name: w.name || w.id });
     this.reload();
+  }
+
+  /** The hall's windows by id. */
+  get windows(): ReadonlyMap<string, WindowInfo> {
+    return this.windowMap;
+  }
+
+  /** The hall's windows changed (a pushed config): known windows are renamed, new ones added. */
+  setWindows(windows: readonly WindowInfo[]): void {
+    for (const w of windows) this.windowMap.set(w.id, { ...w });
   }
 
   /** Applies the configuration's pre-pairings (`windows[].deviceId`), audited. */
@@ -176,15 +186,15 @@ export class Registry {
         `INSERT INTO window_staff (window_id, duty, staff_id, staff_name, staff_title, updated_at) VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (window_id) DO UPDATE SET duty = excluded.duty, staff_id = excluded.staff_id, staff_name = excluded.staff_name,
            staff_title = excluded.staff_title, updated_at = excluded.updated_at`,
-      ).run(windowId, staff.duty, staff.staffId, staff.staffName, staff.staffTitle, new Date().toISOString());
+      ).run(windowId, staff.duty, staff.staffId, staff.staffName, staff.staffTitle, isoNow(this.clock));
       audit(db, actor, 'staff', { windowId, duty: staff.duty, staffId: staff.staffId });
     });
     this.staff.set(windowId, staff);
   }
 
   /** A HELLO: remember the device (and auto-pair it if configured). Pending ones are listed. */
-  async seen(hello: Hello): Promise<void> {
-    const now = new Date().toISOString();
+  async recordHello(hello: Hello): Promise<void> {
+    const now = isoNow(this.clock);
     const known = this.devices.get(hello.deviceId);
     let autoWindow: string | undefined;
     if (this.config.devices.autoPair && !known?.paired) {
@@ -211,8 +221,8 @@ export class Registry {
   }
 
   /** Remembers state, queue depth and last-seen time (at most every few seconds per device). */
-  async touch(deviceId: string, fields: { state?: string; queued?: number }): Promise<void> {
-    const now = new Date().toISOString();
+  async updateStatus(deviceId: string, fields: { state?: string; queued?: number }): Promise<void> {
+    const now = isoNow(this.clock);
     await this.store.submit((db) =>
       db.prepare('UPDATE devices SET last_seen_at = ?, state = COALESCE(?, state), queued = COALESCE(?, queued) WHERE device_id = ?').run(now, fields.state ?? null, fields.queued ?? null, deviceId),
     );

@@ -6,18 +6,11 @@
  * (PROTOCOL 1.3: ACK only after commit).
  */
 import Database from 'better-sqlite3';
+import { StoreError } from '../protocol/index.js';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-export class StoreError extends Error {
-  override readonly name = 'StoreError';
-  constructor(
-    readonly code: 'unavailable' | 'migration' | 'busy',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export { StoreError };
 
 /** Schema versions, applied in order; never edited once released, only appended. */
 const MIGRATIONS: string[] = [
@@ -167,6 +160,10 @@ const MIGRATIONS: string[] = [
   CREATE INDEX evaluations_unsynced ON evaluations (sync_state, received_at);
   CREATE INDEX evaluations_alerts_publishing ON evaluations (id) WHERE alerted_at = 'publishing';
   `,
+  // 5: one vocabulary: a 差评 is \`dissatisfied\` (the column was \`urgent\`); its indexes follow the rename
+  `
+  ALTER TABLE evaluations RENAME COLUMN urgent TO dissatisfied;
+  `,
 ];
 
 export type Db = Database.Database;
@@ -302,6 +299,6 @@ export function stmt(db: Db, sql: string): Database.Statement {
 }
 
 /** Appends to the audit table (who, what, when). Call inside a write. */
-export function audit(db: Db, actor: string, action: string, detail: Record<string, unknown>): void {
-  db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)').run(new Date().toISOString(), actor, action, JSON.stringify(detail));
+export function audit(db: Db, actor: string, action: string, detail: Record<string, unknown>, at = new Date().toISOString()): void {
+  db.prepare('INSERT INTO audit (at, actor, action, detail) VALUES (?, ?, ?, ?)').run(at, actor, action, JSON.stringify(detail));
 }

@@ -1,27 +1,20 @@
 /**
- * Sync to the city platform (PROTOCOL 3, DESIGN "Sync"). The outbox is the evaluations table
- * itself, read in pages through partial indexes, so memory stays flat however long the hall
- * was offline: `pending` rows are published in batches (差评 first) with QoS 1, become `sent`
- * on PUBACK and `confirmed` when a receipt lists them; sent rows without a receipt go back
- * to pending after a timeout. 差评 are also published on `alerts` at once. mqtt.js keeps no
- * state that matters: every connection is a new client, and a lost one loses nothing.
+ * The MQTT session to the city platform (PROTOCOL 3, DESIGN "Sync"): connect with backoff,
+ * pump the outbox (`outbox.ts` holds every SQL statement), apply receipts and pushed config,
+ * publish status. `pending` evaluations go out in batches (差评 first) with QoS 1, become
+ * `sent` on PUBACK and `confirmed` when a receipt lists them; sent ones without a receipt go
+ * back to pending after a timeout. 差评 are also published on `alerts` at once. mqtt.js keeps
+ * no state that matters: every connection is a new client, and a lost one loses nothing.
  */
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import {
-  MAX_BATCH_BYTES,
-  MAX_BATCH_ITEMS,
-  PayloadError,
-  parseJson,
-  platformTopics,
-  type DeviceStatus,
-  type Evaluation,
-  type HallConfig,
-  type HallStatus,
-} from '../protocol/index.js';
-import { rowToEvaluation, type HallIdentity } from './evaluations.js';
-import { stmt, type Store } from './store.js';
+import { MAX_BATCH_ITEMS, PayloadError, platformTopics, type DeviceStatus, type HallConfig, type HallStatus } from '../protocol/index.js';
+import { parseJson } from '../protocol/schemas.js';
+import { isoNow, systemClock, Timers, type Clock, type TimerHandle } from './clock.js';
+import type { HallIdentity } from './evaluations.js';
+import type { Logger, LogLevel } from './log.js';
+import type { Outbox } from './outbox.js';
 
 export interface SyncOptions {
   hall: HallIdentity;
@@ -43,11 +36,15 @@ export interface SyncOptions {
   reconnectMaxMs?: number;
   /** Status and device topics are published at most this often, ms. Default 1000. */
   statusIntervalMs?: number;
-  /** Called for a valid config pushed by the platform. */
+  /** Called for a valid config pushed by the platform: applies and stores it, or throws to refuse it. */
   onConfig?: (config: HallConfig) => Promise<void>;
+  /** The version of the pushed config in effect (an older or equal push is ignored). */
+  configVersion?: () => number | null;
   /** Devices for the per-device topics. */
   devices?: () => { deviceId: string; status: DeviceStatus }[];
-  log?: (entry: { level: 'debug' | 'info' | 'warn' | 'error'; msg: string } & Record<string, unknown>) => void;
+  log?: Logger;
+  /** Default: the system clock. */
+  clock?: Clock;
 }
 
 const DEFAULTS = {
@@ -64,6 +61,8 @@ export interface SyncEvents {
   disconnected: [];
   /** Rows confirmed by a receipt. */
   confirmed: [count: number];
+  /** The connection failed or closed: the next attempt is in `waitMs`. */
+  reconnecting: [waitMs: number];
 }
 
 export interface SyncState {
@@ -85,19 +84,20 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private client: MqttClient | undefined;
   private stopped = false;
   private attempt = 0;
-  private reconnectTimer: NodeJS.Timeout | undefined;
-  private timers: NodeJS.Timeout[] = [];
+  private reconnectTimer: TimerHandle | undefined;
+  private readonly clock: Clock;
+  private readonly timers: Timers;
   private inFlight = 0;
   private pumping = false;
   private batchSeq = 0;
-  private readonly bootId = Date.now().toString(36);
+  private readonly bootId: string;
   private protocolVersion: 4 | 5 = 5;
   private ackedThisSession = false;
   /** Alerts handed to the client and not yet PUBACKed, and PUBACKed ones awaiting one commit. */
   private alertsInFlight = 0;
   private alertsAcked: string[] = [];
   private refusedSessions = 0;
-  private readonly startedAt = new Date().toISOString();
+  private readonly startedAt: string;
   private lastStatus = '';
   private readonly lastDevice = new Map<string, string>();
   private confirmations: { at: number; n: number }[] = [];
@@ -113,37 +113,35 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   };
 
   constructor(
-    private readonly store: Store,
+    private readonly outbox: Outbox,
     options: SyncOptions,
   ) {
     super();
     this.options = { ...DEFAULTS, ...options };
     if (this.options.batchItems < 1 || this.options.batchItems > MAX_BATCH_ITEMS) throw new TypeError(`options.batchItems must be 1..${MAX_BATCH_ITEMS}`);
+    this.clock = options.clock ?? systemClock;
+    this.timers = new Timers(this.clock);
+    this.bootId = this.clock.now().toString(36);
+    this.startedAt = isoNow(this.clock);
   }
 
   start(): void {
     // Batches and alerts in flight when the hub stopped were never PUBACKed: back to the outbox.
-    this.releaseClaims();
-    const row = this.store.read((db) => db.prepare('SELECT version FROM hall_config ORDER BY version DESC LIMIT 1').get()) as { version: number } | undefined;
-    this.state.configVersion = row?.version ?? null;
+    this.outbox.releaseClaims();
+    this.state.configVersion = this.options.configVersion?.() ?? null;
     this.connect();
-    this.timers.push(setInterval(() => this.housekeeping(), Math.min(this.options.republishAfterMs, 5000)));
-    this.timers.push(setInterval(() => this.publishStatus(false), this.options.statusIntervalMs));
+    this.timers.every(Math.min(this.options.republishAfterMs, 5000), () => this.housekeeping());
+    this.timers.every(this.options.statusIntervalMs, () => this.publishStatus(false));
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.reconnectTimer);
-    for (const t of this.timers) clearInterval(t);
+    this.timers.clearAll();
     const client = this.client;
     this.client = undefined;
     if (client) await client.endAsync(true).catch(() => {});
   }
 
-  /** New ratings were committed: publish alerts at once and pump the outbox. */
-  notify(): void {
-    this.pump();
-  }
 
   private connect(): void {
     if (this.stopped) return;
@@ -185,7 +183,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       this.inFlight = 0;
       this.alertsInFlight = 0;
       // What was published but not PUBACKed stays pending; let it be selected again.
-      this.releaseClaims();
+      this.outbox.releaseClaims();
       if (was) {
         this.log('warn', 'platform disconnected');
         this.emit('disconnected');
@@ -201,20 +199,13 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     });
   }
 
-  private releaseClaims(): void {
-    this.store.writeNow((db) => {
-      db.prepare(`UPDATE evaluations INDEXED BY evaluations_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
-      db.prepare(`UPDATE evaluations INDEXED BY evaluations_alerts_publishing SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
-      db.prepare(`UPDATE handling SET synced_at = NULL WHERE synced_at = 'publishing'`).run();
-    });
-  }
-
   private scheduleReconnect(): void {
     if (this.stopped) return;
     const base = Math.min(this.options.reconnectMaxMs, this.options.reconnectMinMs * 2 ** this.attempt);
     const wait = Math.round(base * (0.5 + Math.random()));
     this.attempt++;
-    this.reconnectTimer = setTimeout(() => this.connect(), wait);
+    this.reconnectTimer = this.timers.after(wait, () => this.connect());
+    this.emit('reconnecting', wait);
   }
 
   private async onConnect(client: MqttClient): Promise<void> {
@@ -240,7 +231,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     this.state.connected = true;
     this.ackedThisSession = false;
     if (this.refusedSessions === 0) this.state.refusal = null;
-    this.state.lastConnectedAt = new Date().toISOString();
+    this.state.lastConnectedAt = isoNow(this.clock);
     this.log('info', 'platform connected', { url: this.options.url });
     this.emit('connected');
     this.lastStatus = '';
@@ -249,13 +240,13 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     this.pump();
   }
 
-  /** Publishes alerts, then batches while the window allows. Pages of at most 500 rows. */
-  private pump(): void {
+  /** New ratings or steps were committed: publish alerts at once, then batches while the window allows. */
+  pump(): void {
     if (this.pumping || !this.client || !this.state.connected) return;
     this.pumping = true;
     try {
       this.publishAlerts();
-      this.publishHandling();
+      this.publishSteps();
       while (this.client && this.state.connected && this.inFlight < this.options.maxInFlight) {
         if (!this.publishBatch()) break;
       }
@@ -266,84 +257,53 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
 
   private publishAlerts(): void {
     const client = this.client!;
+    const topic = platformTopics.alerts(this.options.hall.hallId);
     for (let page = 0; page < 10 && this.alertsInFlight < 200; page++) {
-      const rows = this.store.read((db) => stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_alerts WHERE urgent = 1 AND alerted_at IS NULL ORDER BY received_at LIMIT 100`).all()) as never[];
-      if (rows.length === 0) return;
-      this.publishAlertPage(client, rows);
+      const alerts = this.outbox.claimAlerts(100);
+      if (alerts.length === 0) return;
+      for (const e of alerts) {
+        this.alertsInFlight++;
+        client.publish(topic, JSON.stringify(e), { qos: 1 }, (error) => {
+          if (this.client !== client) return; // that connection is gone: the claim was released
+          this.alertsInFlight--;
+          if (error) return; // the claim is released when the connection closes
+          // PUBACKed alerts are marked in one commit per turn, not one each
+          if (this.alertsAcked.push(e.id) === 1) {
+            setImmediate(() => {
+              const ids = this.alertsAcked;
+              this.alertsAcked = [];
+              void this.outbox
+                .markAlerted(ids, isoNow(this.clock))
+                .then(() => this.pump())
+                .catch(() => {});
+            });
+          }
+        });
+      }
     }
   }
 
   /** 差评 handling steps recorded at the hall (PROTOCOL 3 `handling`). */
-  private publishHandling(): void {
+  private publishSteps(): void {
     const client = this.client!;
     const { hallId } = this.options.hall;
-    const rows = this.store.read((db) => stmt(db, `SELECT id, evaluation_id, step, at, by, note FROM handling WHERE synced_at IS NULL ORDER BY id LIMIT 100`).all()) as { id: number; evaluation_id: string; step: string; at: string; by: string | null; note: string | null }[];
-    for (const r of rows) {
-      const step = { evaluationId: r.evaluation_id, hallId, step: r.step, at: r.at, ...(r.by ? { by: r.by } : {}), ...(r.note ? { note: r.note } : {}) };
-      this.store.writeNow((db) => stmt(db, `UPDATE handling SET synced_at = 'publishing' WHERE id = ?`).run(r.id));
+    for (const r of this.outbox.claimSteps(100)) {
+      const step = { evaluationId: r.evaluationId, hallId, step: r.step, at: r.at, ...(r.by ? { by: r.by } : {}), ...(r.note ? { note: r.note } : {}) };
       client.publish(platformTopics.handling(hallId), JSON.stringify(step), { qos: 1 }, (error) => {
         if (error || this.client !== client) return;
-        void this.store.submit((db) => stmt(db, `UPDATE handling SET synced_at = ? WHERE id = ? AND synced_at = 'publishing'`).run(new Date().toISOString(), r.id)).catch(() => {});
+        void this.outbox.markStepSent(r.id, isoNow(this.clock)).catch(() => {});
       });
     }
   }
 
-  private publishAlertPage(client: MqttClient, rows: never[]): void {
-    // claim the page in one transaction, so the next pump does not publish it again meanwhile
-    const page = rows.map((row) => rowToEvaluation(row, this.options.hall));
-    this.store.writeNow((db) => {
-      const claim = stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`);
-      for (const e of page) claim.run(e.id);
-    });
-    for (const e of page) {
-      this.alertsInFlight++;
-      client.publish(platformTopics.alerts(this.options.hall.hallId), JSON.stringify(e), { qos: 1 }, (error) => {
-        if (this.client !== client) return; // that connection is gone: the claim was released
-        this.alertsInFlight--;
-        if (error) return; // the claim is released when the connection closes
-        // PUBACKed alerts are marked in one commit per turn, not one each
-        if (this.alertsAcked.push(e.id) === 1) {
-          setImmediate(() => {
-            const ids = this.alertsAcked;
-            this.alertsAcked = [];
-            const at = new Date().toISOString();
-            void this.store
-              .submit((db) => {
-                const mark = stmt(db, `UPDATE evaluations SET alerted_at = ? WHERE id = ? AND alerted_at = 'publishing'`);
-                for (const id of ids) mark.run(at, id);
-              })
-              .then(() => this.pump())
-              .catch(() => {});
-          });
-        }
-      });
-    }
-  }
-
-  /** Selects the next page, claims it for a batch, publishes it. False when nothing is pending. */
+  /** Claims the next page for a batch and publishes it. False when nothing is pending. */
   private publishBatch(): boolean {
     const { hall, batchItems } = this.options;
-    const rows = this.store.read((db) =>
-      stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_outbox WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY urgent DESC, received_at LIMIT ?`).all(batchItems),
-    ) as never[];
-    if (rows.length === 0) return false;
-    const items: Evaluation[] = [];
-    const sentAt = new Date().toISOString();
-    const batchId = `${hall.hallId}-${this.bootId}-${++this.batchSeq}`;
-    let bytes = 80 + batchId.length + hall.hallId.length;
-    for (const row of rows) {
-      const e = rowToEvaluation(row, hall);
-      const size = Buffer.byteLength(JSON.stringify(e)) + 1;
-      if (items.length > 0 && bytes + size > MAX_BATCH_BYTES) break; // PROTOCOL 3: at most 256 KiB
-      bytes += size;
-      items.push(e);
-    }
-    const ids = items.map((e) => e.id);
-    this.store.writeNow((db) => {
-      const claim = stmt(db, 'UPDATE evaluations SET batch_id = ? WHERE id = ?');
-      for (const id of ids) claim.run(batchId, id);
-    });
-    const payload = JSON.stringify({ batchId, hallId: hall.hallId, sentAt, items });
+    const batchId = `${hall.hallId}-${this.bootId}-${this.batchSeq + 1}`;
+    const items = this.outbox.claimBatch(batchId, batchItems);
+    if (items.length === 0) return false;
+    this.batchSeq++;
+    const payload = JSON.stringify({ batchId, hallId: hall.hallId, sentAt: isoNow(this.clock), items });
     this.inFlight++;
     const client = this.client!;
     client.publish(platformTopics.evaluations(hall.hallId), payload, { qos: 1 }, (error) => {
@@ -359,13 +319,13 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
         } else this.log('warn', 'batch not acknowledged', { batchId, error: error.message });
         return;
       }
-      const now = new Date().toISOString();
+      const now = isoNow(this.clock);
       this.state.lastPubackAt = now;
       this.ackedThisSession = true;
       this.refusedSessions = 0;
       this.state.refusal = null;
-      void this.store
-        .submit((db) => stmt(db, `UPDATE evaluations SET sync_state = 'sent', sent_at = ? WHERE batch_id = ? AND sync_state = 'pending'`).run(now, batchId))
+      void this.outbox
+        .markBatchSent(batchId, now)
         .then(() => this.pump())
         .catch((e: Error) => this.log('error', 'cannot mark a batch sent', { batchId, error: e.message }));
     });
@@ -387,18 +347,11 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       this.log('warn', 'platform sent a malformed receipt', { error: error.message });
       return;
     }
-    const now = new Date().toISOString();
+    const now = isoNow(this.clock);
     this.state.lastReceiptAt = now;
-    const confirmed = await this.store.submit((db) => {
-      let n = 0;
-      const confirm = stmt(db, `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
-      for (const id of receipt.accepted) n += confirm.run(now, id).changes;
-      const reject = stmt(db, `UPDATE evaluations SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
-      for (const r of receipt.rejected) reject.run(r.reason, r.id);
-      return n;
-    });
+    const confirmed = await this.outbox.applyReceipt(receipt, now);
     if (receipt.rejected.length > 0) this.log('warn', 'platform rejected evaluations', { batchId: receipt.batchId, rejected: receipt.rejected.slice(0, 10) });
-    this.confirmations.push({ at: Date.now(), n: confirmed });
+    this.confirmations.push({ at: this.clock.now(), n: confirmed });
     this.emit('confirmed', confirmed);
   }
 
@@ -417,7 +370,6 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     if (this.state.configVersion !== null && config.version <= this.state.configVersion) return;
     try {
       await this.options.onConfig?.(config);
-      await this.store.submit((db) => db.prepare('INSERT INTO hall_config (version, received_at, config) VALUES (?, ?, ?)').run(config.version, new Date().toISOString(), JSON.stringify(config)));
       this.state.configVersion = config.version;
       this.state.configError = null;
       this.log('info', 'platform config applied', { version: config.version });
@@ -430,15 +382,13 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
 
   /** Republishes what waited too long for a receipt, and measures the catch-up rate. */
   private housekeeping(): void {
-    const cutoff = new Date(Date.now() - this.options.republishAfterMs).toISOString();
-    const moved = this.store.writeNow((db) =>
-      stmt(db, `UPDATE evaluations INDEXED BY evaluations_sent SET sync_state = 'pending', batch_id = NULL WHERE sync_state = 'sent' AND sent_at < ?`).run(cutoff).changes,
-    );
+    const now = this.clock.now();
+    const moved = this.outbox.requeueUnconfirmed(new Date(now - this.options.republishAfterMs).toISOString());
     if (moved > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved });
-    const since = Date.now() - 60_000;
+    const since = now - 60_000;
     this.confirmations = this.confirmations.filter((c) => c.at >= since);
     const n = this.confirmations.reduce((sum, c) => sum + c.n, 0);
-    const span = this.confirmations.length > 0 ? Math.max(1, (Date.now() - this.confirmations[0]!.at) / 1000) : 1;
+    const span = this.confirmations.length > 0 ? Math.max(1, (now - this.confirmations[0]!.at) / 1000) : 1;
     this.state.ratePerS = Number((n / span).toFixed(1));
     this.pump();
   }
@@ -448,7 +398,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const client = this.client;
     if (!client || !this.state.connected) return;
     const { hallId } = this.options.hall;
-    const backlog = this.store.read((db) => stmt(db, BACKLOG_SQL).get()) as { n: number; oldest: string | null };
+    const backlog = this.outbox.backlog();
     const devices = this.options.devices?.() ?? [];
     const status: HallStatus = {
       online: true,
@@ -478,7 +428,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
 
   /** Catch-up progress in a technician's words. */
   progress(): { backlog: number; ratePerS: number; etaS: number | null; words: string } {
-    const backlog = (this.store.read((db) => stmt(db, BACKLOG_SQL).get()) as { n: number }).n;
+    const backlog = this.outbox.backlog().n;
     const rate = this.state.ratePerS;
     const etaS = backlog === 0 ? 0 : rate > 0 ? Math.ceil(backlog / rate) : null;
     let words: string;
@@ -489,15 +439,10 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     return { backlog, ratePerS: rate, etaS, words };
   }
 
-  private log(level: 'debug' | 'info' | 'warn' | 'error', msg: string, data: Record<string, unknown> = {}): void {
+  private log(level: LogLevel, msg: string, data: Record<string, unknown> = {}): void {
     this.options.log?.({ ...data, level, msg });
   }
 }
-
-/** Backlog size and age through evaluations_unsynced (a MIN over both states reads the index only). */
-export const BACKLOG_SQL = `SELECT (SELECT COUNT(*) FROM evaluations WHERE sync_state IN ('pending', 'sent')) AS n,
-  (SELECT MIN(t) FROM (SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state = 'pending'
-                       UNION ALL SELECT MIN(received_at) FROM evaluations WHERE sync_state = 'sent')) AS oldest`;
 
 export function formatDuration(seconds: number): string {
   if (seconds < 90) return `${seconds} s`;

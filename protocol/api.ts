@@ -7,7 +7,7 @@
  * Every answer is JSON; times are ISO-8601 strings; a failure is `ApiErrorBody` with a
  * 4xx/5xx status.
  */
-import type { DeviceStateName, DutyName, HandlingStepName, ServiceEventName } from './constants.js';
+import type { DeviceStateName, DutyName, HandlingStepName, ServiceEventName, STAT_GROUP_NAMES }  from './constants.js';
 import type { DropReason } from './frame.js';
 import type { Settings } from './messages.js';
 import type { DashboardLeaf } from './topics.js';
@@ -167,7 +167,7 @@ export interface SyncSummary {
 }
 
 /** `GET /api/stats?by=`: `hour` is an extension (China time, `YYYY-MM-DDTHH:00`) for the dashboard's chart. */
-export type StatGroup = 'window' | 'staff' | 'matter' | 'channel' | 'hour';
+export type StatGroup = (typeof STAT_GROUP_NAMES)[number];
 
 /** One group of `GET /api/stats`. */
 export interface StatRow {

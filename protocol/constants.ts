@@ -265,3 +265,11 @@ export const ACK_STATUS_NAMES = {
 } as const satisfies Record<AckStatus, string>;
 export type AckStatusName = (typeof ACK_STATUS_NAMES)[AckStatus];
 export const ACK_STATUS_CODES = /* @__PURE__ */ invert<AckStatus, AckStatusName>(ACK_STATUS_NAMES);
+
+/** The groupings of `GET /api/stats?by=` (PROTOCOL 5; `hour` is the project's extension for the chart). */
+export const STAT_GROUP_NAMES = ['window', 'staff', 'matter', 'channel', 'hour'] as const;
+
+/** A request-chosen key looked up as an own property only (`constructor`, `__proto__` are not keys). */
+export function ownKey<T extends object>(table: T, key: string): key is Extract<keyof T, string> {
+  return Object.hasOwn(table, key);
+}

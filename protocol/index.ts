@@ -47,16 +47,18 @@ export {
   SERVICE_EVENT_CODES,
   SERVICE_EVENT_NAMES,
   SETTINGS_RANGES,
+  STAT_GROUP_NAMES,
   ServiceEvent,
   SettingsFlag,
   ackKeepsMessage,
   isDissatisfied,
   messageName,
+  ownKey,
 } from './constants.js';
 export type { AckStatusName, Channel, DeviceStateName, DutyName, EvalOriginName, HandlingStepName, MessageName, OriginName, ServiceEventName } from './constants.js';
 
-export { FrameError, PayloadError, hexByte } from './errors.js';
-export type { FrameErrorCode } from './errors.js';
+export { ConfigError, FrameError, PayloadError, StoreError, describeIssue, hexByte, issueLine } from './errors.js';
+export type { FrameErrorCode, IssueLike } from './errors.js';
 
 export { crc16 } from './crc16.js';
 export { cobsDecode, cobsEncode, cobsMaxEncodedLength } from './cobs.js';
@@ -137,6 +139,9 @@ export {
 } from './levels.js';
 export type { LevelName, NationalRow, RatingName } from './levels.js';
 
+export { Emitter, HidByteTransport, SerialTransport } from './transport.js';
+export type { ByteTransport, ByteTransportEvents, ReportIO, SerialPortLike } from './transport.js';
+
 // Types only: erased at build, so zod stays out of whatever imports this file.
 export type {
   Batch,
@@ -195,3 +200,5 @@ export type {
   TabletSuggestion,
   UnpairAnswer,
 } from './api.js';
+
+export type { LogEntry, LogLevel, Logger } from './log.js';

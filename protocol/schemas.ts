@@ -24,7 +24,7 @@ import {
   SETTINGS_RANGES,
   type AckStatusName,
 } from './constants.js';
-import { PayloadError } from './errors.js';
+import { PayloadError, describeIssue } from './errors.js';
 
 const isoTime = z.iso.datetime({ offset: true });
 const text = (max: number) => z.string().max(max);
@@ -223,11 +223,10 @@ export type PayloadOf<N extends SchemaName> = z.infer<(typeof SCHEMAS)[N]>;
 
 /** Validates a decoded JSON value. Throws `PayloadError` naming the first offending field. */
 export function parsePayload<N extends SchemaName>(name: N, value: unknown): PayloadOf<N> {
-  const result = SCHEMAS[name].safeParse(value);
+  const result = SCHEMAS[name].safeParse(value, { reportInput: true });
   if (result.success) return result.data as PayloadOf<N>;
-  const issue = result.error.issues[0];
-  const path = issue ? issue.path.map(String).join('.') : '';
-  throw new PayloadError(name, path, `${name}${path ? `.${path}` : ''}: ${issue?.message ?? 'invalid'}`);
+  const { key, problem } = describeIssue(result.error.issues[0]!);
+  throw new PayloadError(name, key, `${name}${key ? `.${key}` : ''}: ${problem}`);
 }
 
 /** Parses and validates JSON text (or bytes). Malformed JSON is a `PayloadError` too. */

@@ -12,7 +12,7 @@ import { createServer } from 'node:net';
 import { DEFAULT_SETTINGS } from '../protocol/index.js';
 import { Firmware } from '../device/firmware.js';
 import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady } from '../device/hardware.js';
-import { SerialTransport, type ByteTransport } from '../device/transport.js';
+import { serialTransport, type ByteTransport } from '../device/transport.js';
 import { parseConfig } from '../hub/config.js';
 import { syncSummary } from '../hub/evaluations.js';
 import { Hub } from '../hub/hub.js';
@@ -112,7 +112,7 @@ export class DemoHall {
       if (this.link === 'pty') {
         const pair = await ptyPair();
         this.ptys.push(pair);
-        ports.push({ device: new SerialTransport(pair.a), hubPath: pair.b });
+        ports.push({ device: serialTransport(pair.a), hubPath: pair.b });
       } else {
         const pipe = bytePipePair();
         ports.push({ device: pipe.a, hubSide: pipe.b });
@@ -215,7 +215,7 @@ export class DemoHall {
       backlog: s.pending + s.sent,
       platform: this.ingest?.counts.stored ?? 0,
       platformUp: this.platformUp && (this.hub.platform?.state.connected ?? false),
-      online: this.hub.devices().filter((d) => d.online).length,
+      online: this.hub.views.devices().filter((d) => d.online).length,
     };
   }
 

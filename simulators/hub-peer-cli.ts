@@ -7,7 +7,7 @@
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { DEFAULT_SETTINGS, DUTY_CODES, ServiceEvent, packetToJson, type DutyName, type Settings } from '../protocol/index.js';
-import { SerialTransport } from '../device/transport.js';
+import { serialTransport } from '../device/transport.js';
 import { HubPeer } from './hub-peer.js';
 
 const USAGE = 'usage: npm run hub-peer -- --port PATH [--baud N]\nstdin: service TXN [MATTER] | cancel TXN | staff on|paused|off | prompt SECONDS | quit';
@@ -19,7 +19,7 @@ async function main(): Promise<number> {
     return values.help ? 0 : 2;
   }
   let settings: Settings = { ...DEFAULT_SETTINGS };
-  const peer = new HubPeer(new SerialTransport(values.port, Number(values.baud)), { settings });
+  const peer = new HubPeer(serialTransport(values.port, Number(values.baud)), { settings });
   peer.on('packet', (p) => {
     if (p.message.type === 'PING') return;
     const labels: Record<number, string> = { 0: '未评价 not evaluated', 1: '非常不满意', 2: '不满意', 3: '基本满意', 4: '满意', 5: '非常满意' };

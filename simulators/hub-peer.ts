@@ -22,7 +22,7 @@ import {
   type Packet,
   type Settings,
 } from '../protocol/index.js';
-import type { ByteTransport } from '../device/transport.js';
+import type { ByteTransport } from '../protocol/index.js';
 import { waitFor } from './pty.js';
 
 export interface HubPeerOptions {

@@ -26,17 +26,9 @@ export function isExitChord(input: { type: string; key: string; control: boolean
 // ---------------------------------------------------------------------------------------------
 // Config
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'BAD_CONFIG';
-  constructor(
-    /** The offending key, `''` for the file itself. */
-    readonly key: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
+import { ConfigError, issueLine } from '../../protocol/index.js';
+
+export { ConfigError };
 
 /** `scrypt$<salt, 16 bytes hex>$<key, 32 bytes hex>`, scrypt N=16384 r=8 p=1. */
 const PIN_HASH = /^scrypt\$[0-9a-f]{32}\$[0-9a-f]{64}$/;
@@ -68,17 +60,11 @@ export type ShellConfig = z.infer<typeof shellConfigSchema>;
 
 /** Validates a parsed config file; the first problem is a one-line `ConfigError` naming its key. */
 export function parseShellConfig(value: unknown): ShellConfig {
-  const result = shellConfigSchema.safeParse(value);
+  const result = shellConfigSchema.safeParse(value, { reportInput: true });
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const path = issue.path.map(String).join('.');
-  if (issue.code === 'unrecognized_keys') {
-    const key = [...issue.path.map(String), issue.keys[0]].join('.');
-    throw new ConfigError(key, `tablet config: unknown key "${key}"`);
-  }
-  if (path === '') throw new ConfigError('', 'tablet config: expected a JSON object {hubUrl, tabletId, pinHash, reloadAfterHangS}');
-  if (issue.code === 'invalid_type' && issue.input === undefined) throw new ConfigError(path, `tablet config: missing required "${path}"`);
-  throw new ConfigError(path, `tablet config: "${path}" ${issue.message}`);
+  const { key, line } = issueLine('tablet config', result.error.issues[0]!);
+  if (key === '') throw new ConfigError('', 'tablet config: expected a JSON object {hubUrl, tabletId, pinHash, reloadAfterHangS}');
+  throw new ConfigError(key, line);
 }
 
 const oneLine = (text: string) => text.replace(/\s+/g, ' ').trim();

@@ -129,15 +129,15 @@ export async function backlog(n = Number(process.env.HCP_BENCH_BACKLOG_N ?? 1_00
     const summary = hub.store.read(syncSummary);
     // 差评 also go out one by one on `alerts`, not part of the figure: wait for them to settle,
     // then count those the hub has as delivered (PUBACKed) that the platform never got.
-    const urgent = (hub.store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE urgent = 1`).get()) as { n: number }).n;
+    const dissatisfied = (hub.store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE dissatisfied = 1`).get()) as { n: number }).n;
     let platformCounts = await ingest.counts();
-    for (let still = 0, i = 0; platformCounts.alerts < urgent && still < 4 && i < 40; i++) {
+    for (let still = 0, i = 0; platformCounts.alerts < dissatisfied && still < 4 && i < 40; i++) {
       await new Promise((resolve) => setTimeout(resolve, 500));
       const next = await ingest.counts();
       still = next.alerts === platformCounts.alerts ? still + 1 : 0;
       platformCounts = next;
     }
-    const alerted = (hub.store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE urgent = 1 AND alerted_at IS NOT NULL AND alerted_at <> 'publishing'`).get()) as { n: number }).n;
+    const alerted = (hub.store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE dissatisfied = 1 AND alerted_at IS NOT NULL AND alerted_at <> 'publishing'`).get()) as { n: number }).n;
     await hub.stop();
     hub = undefined;
     const ingestPeakRss = await ingest.close();
@@ -176,7 +176,7 @@ export async function backlog(n = Number(process.env.HCP_BENCH_BACKLOG_N ?? 1_00
       payloadMiB: Number((payloadBytes / MiB).toFixed(1)),
       baselineRounds: rounds.map(Math.round),
       ...trouble,
-      alerts: { urgent, delivered: alerted, platform: platformCounts.alerts, lost: alerted - platformCounts.alerts },
+      alerts: { dissatisfied, delivered: alerted, platform: platformCounts.alerts, lost: alerted - platformCounts.alerts },
       counts: {
         stored: platformCounts.stored,
         confirmed: summary.confirmed,
@@ -272,7 +272,7 @@ function batchPayloads(dataDir: string): Buffer[] {
     const close = () => out.push(Buffer.from(JSON.stringify({ batchId, hallId: HALL.hallId, sentAt: new Date().toISOString(), items })));
     open();
     // The hub selects 500 rows and publishes the ones that fit; the next page starts at the first left out.
-    for (const row of db.prepare('SELECT * FROM evaluations ORDER BY urgent DESC, received_at').iterate()) {
+    for (const row of db.prepare('SELECT * FROM evaluations ORDER BY dissatisfied DESC, received_at').iterate()) {
       const e = rowToEvaluation(row as never, HALL);
       const size = Buffer.byteLength(JSON.stringify(e)) + 1;
       if (items.length === MAX_BATCH_ITEMS || (items.length > 0 && bytes + size > MAX_BATCH_BYTES)) {

@@ -250,7 +250,7 @@ function rawInsertRate(dataDir: string, rows: Record<string, unknown>[], groupSi
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     migrate(db);
-    const columns = Object.keys(rows[0] ?? {}).filter((c) => c !== 'urgent'); // a generated column: computed, not inserted
+    const columns = Object.keys(rows[0] ?? {}).filter((c) => c !== 'dissatisfied'); // a generated column: computed, not inserted
     const insert = db.prepare(`INSERT INTO evaluations (${columns.join(', ')}) VALUES (${columns.map((c) => `@${c}`).join(', ')})`);
     const group = db.transaction((batch: Record<string, unknown>[]) => {
       for (const row of batch) insert.run(row);

@@ -9,7 +9,7 @@
 import { closeSync, openSync, rmSync, fsyncSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { FrameDecoder, Origin, encodeFrame, encodeMessage, type Frame, type Level } from '../../protocol/index.js';
-import { SerialTransport } from '../../device/transport.js';
+import { serialTransport, type ByteTransport } from '../../device/transport.js';
 import { parseConfig } from '../../hub/config.js';
 import { Hub } from '../../hub/hub.js';
 import { ptyPair, tempDir, waitFor, type PtyPair } from '../../simulators/pty.js';
@@ -26,7 +26,7 @@ class FsyncEcho {
   private readonly record = new Uint8Array(64).fill(0x5a);
 
   constructor(
-    readonly transport: SerialTransport,
+    readonly transport: ByteTransport,
     file: string,
   ) {
     this.fd = openSync(file, 'a');
@@ -48,7 +48,7 @@ class FsyncEcho {
 export async function pressToAck(samples = 300): Promise<BenchResult> {
   const dir = tempDir('bench-ack');
   const ptys: PtyPair[] = [];
-  const transports: SerialTransport[] = [];
+  const transports: ByteTransport[] = [];
   let hub: Hub | undefined;
   let echo: FsyncEcho | undefined;
   try {
@@ -69,15 +69,15 @@ export async function pressToAck(samples = 300): Promise<BenchResult> {
     });
     await hub.start();
     await hub.pair(DEVICE_ID, 'W01', 'bench', 'evaluator');
-    await hub.attach(new SerialTransport(pty.b), pty.b);
-    const deviceEnd = new SerialTransport(pty.a);
+    await hub.attach(serialTransport(pty.b), pty.b);
+    const deviceEnd = serialTransport(pty.a);
     transports.push(deviceEnd);
     await deviceEnd.open();
     const device = new BenchEvaluator(DEVICE_ID, deviceEnd);
     await device.hello();
 
-    const echoEnd = new SerialTransport(echoPty.b);
-    const bareEnd = new SerialTransport(echoPty.a);
+    const echoEnd = serialTransport(echoPty.b);
+    const bareEnd = serialTransport(echoPty.a);
     transports.push(echoEnd, bareEnd);
     await echoEnd.open();
     await bareEnd.open();

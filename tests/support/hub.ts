@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EventEmitter } from 'node:events';
 import { FrameDecoder, FrameError, decodeMessage, encodeMessage, type Level, type Message, type Origin, type Packet } from '../../protocol/index.js';
-import { SerialTransport, type ByteTransport } from '../../device/transport.js';
+import { serialTransport, type ByteTransport } from '../../device/transport.js';
 import { runTs, waitFor, type RunningProcess } from './processes.js';
 
 export const ADMIN_TOKEN = 'test-admin-token';
@@ -99,7 +99,7 @@ export class DevicePeer extends EventEmitter<PeerEvents> {
   }
 
   static async open(path: string, deviceId: string): Promise<DevicePeer> {
-    const peer = new DevicePeer(new SerialTransport(path), deviceId);
+    const peer = new DevicePeer(serialTransport(path), deviceId);
     await peer.transport.open();
     return peer;
   }

@@ -1,12 +1,30 @@
 /**
- * Finding evaluators by USB vendor/product id (PROTOCOL 1.2): serial ports through
- * `SerialPort.list()` (which needs udevadm, Debian `udev`) and HID devices through node-hid
- * (libusb/hidraw). Polled by the hub, so a replugged evaluator is reopened.
+ * The hub's port edge (PROTOCOL 1.2): opening a serial port, and finding evaluators by USB
+ * vendor/product id: serial ports through `SerialPort.list()` (which needs udevadm, Debian
+ * `udev`) and HID devices through node-hid (libusb/hidraw). The one file that binds the real
+ * drivers; the links module receives a `PortOpener` and tests pass their own.
  */
 import { SerialPort } from 'serialport';
-import { HID_REPORT_BYTES, HID_USAGE_PAGE } from '../protocol/index.js';
-import { HidByteTransport, type ReportIO } from '../device/transport.js';
+import { HID_REPORT_BYTES, HID_USAGE_PAGE, HidByteTransport, SerialTransport, type ByteTransport, type ReportIO } from '../protocol/index.js';
 import { usbIds, type HubConfig } from './config.js';
+
+/** What the links module needs from the machine's ports. */
+export interface PortOpener {
+  serial(path: string, baudRate: number): ByteTransport;
+  /** Paths of serial ports with an evaluator's USB ids. */
+  discoverSerial(): Promise<string[]>;
+  /** HID evaluators, not yet opened. */
+  discoverHid(): Promise<ByteTransport[]>;
+}
+
+/** The real ports of this machine. */
+export function machinePorts(config: HubConfig): PortOpener {
+  return {
+    serial: (path, baudRate) => new SerialTransport(path, () => new SerialPort({ path, baudRate, autoOpen: false })),
+    discoverSerial: () => discoverSerial(config),
+    discoverHid: () => discoverHid(config),
+  };
+}
 
 const hex4 = (n: number) => n.toString(16).padStart(4, '0');
 

@@ -1,7 +1,7 @@
 /** The real discovery edges load and answer on this machine (no evaluator is plugged in here). */
 import { describe, expect, it } from 'vitest';
 import { parseConfig } from './config.js';
-import { discoverHid, discoverSerial } from './discovery.js';
+import { discoverHid, discoverSerial } from './ports.js';
 import { requireCommand } from '../simulators/pty.js';
 
 const config = parseConfig({ hallId: 'H', adminToken: 'change-me-now' });

@@ -1,0 +1,199 @@
+/**
+ * Ingest: every rating enters here, whatever its channel. Pure builders turn a device EVAL or
+ * a tablet message into an evaluation record (PROTOCOL 4) with one staff-on-duty rule; the
+ * storage-low gate refuses new ratings while the disk is nearly full (the device or tablet
+ * keeps them); `commit` stores one and decides (一事一评, duplicates); `acksFor` says what each
+ * channel answers.
+ */
+import { statfsSync } from 'node:fs';
+import { AckReason, AckStatus, ORIGIN_NAMES, PayloadError, type Eval, type Evaluation, type Event, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
+import { parsePayload } from '../protocol/schemas.js';
+import { isoNow, type Clock } from './clock.js';
+import { commitEvaluation, type CommitResult, type HallIdentity } from './evaluations.js';
+import type { AckDecision } from './link.js';
+import type { Logger } from './log.js';
+import type { StaffOnDuty } from './registry.js';
+import type { Store } from './store.js';
+
+/** Who served: the clerk on duty at the window, or nobody when the window is signed out. */
+export function servedBy(staff: StaffOnDuty | undefined): { staffId: string | null; staffName: string | null } {
+  if (!staff || staff.duty === 'off') return { staffId: null, staffName: null };
+  return { staffId: staff.staffId || null, staffName: staff.staffName || null };
+}
+
+/** A device EVAL as an evaluation record; throws `PayloadError` for an invalid field. */
+export function evaluationFromEval(input: {
+  hall: HallIdentity;
+  deviceId: string;
+  fwVersion: string;
+  message: Eval;
+  windowId: string | null;
+  staff: StaffOnDuty | undefined;
+  /** device clock − hub clock, if measured; and when the hub received the EVAL, ms. */
+  clock: { offsetMs: number | undefined; receivedAt: number };
+}): Evaluation {
+  const { message, clock } = input;
+  const receivedAt = new Date(clock.receivedAt).toISOString();
+  const unsynced = message.deviceTime === 0;
+  return parsePayload('evaluation', {
+    id: `${input.deviceId}-${message.counter}`,
+    ...input.hall,
+    channel: 'evaluator',
+    level: message.level,
+    reasons: [],
+    comment: '',
+    contact: null,
+    txnId: message.txnId || null,
+    matterCode: null,
+    matterName: null,
+    windowId: input.windowId,
+    ...servedBy(input.staff),
+    origin: ORIGIN_NAMES[message.origin as keyof typeof ORIGIN_NAMES],
+    evaluatedAt: unsynced ? receivedAt : new Date(message.deviceTime - (clock.offsetMs ?? 0)).toISOString(),
+    receivedAt,
+    deviceId: input.deviceId,
+    fwVersion: input.fwVersion,
+    promptMs: message.promptMs,
+    flags: unsynced ? ['clockUnsynced'] : [],
+  });
+}
+
+/** A tablet's evaluation as an evaluation record. */
+export function evaluationFromTablet(input: { hall: HallIdentity; tabletId: string; message: TabletEvaluation; windowId: string | null; staff: StaffOnDuty | undefined; receivedAt: string }): Evaluation {
+  const { message: e, staff } = input;
+  return {
+    id: e.id,
+    ...input.hall,
+    channel: 'tablet',
+    level: e.level,
+    reasons: e.reasons,
+    comment: e.comment,
+    contact: e.contact ?? null,
+    txnId: e.txnId ?? null,
+    matterCode: null,
+    matterName: null,
+    windowId: input.windowId,
+    staffId: e.staffId ?? servedBy(staff).staffId,
+    staffName: servedBy(staff).staffName,
+    origin: 'tablet',
+    evaluatedAt: new Date(Date.parse(e.evaluatedAt)).toISOString(),
+    receivedAt: input.receivedAt,
+    deviceId: input.tabletId,
+    fwVersion: '',
+    promptMs: null,
+    flags: [],
+  };
+}
+
+/** What each channel answers a commit result (PROTOCOL 1.3 ACK, PROTOCOL 2 `acks`). */
+export function acksFor(result: CommitResult): { device: AckDecision; status: TabletAck['status']; reason?: 'already-evaluated' } {
+  switch (result.status) {
+    case 'ok':
+      return { device: { status: AckStatus.OK, reason: AckReason.NONE }, status: 'ok' };
+    case 'duplicate':
+      return { device: { status: AckStatus.DUPLICATE, reason: AckReason.NONE }, status: 'duplicate' };
+    case 'refused':
+      return { device: { status: AckStatus.REJECTED, reason: AckReason.ALREADY_EVALUATED }, status: 'rejected', reason: 'already-evaluated' };
+    default:
+      result satisfies never;
+      throw new TypeError('unknown commit result');
+  }
+}
+
+/** The device ACK that keeps a press on the device: the hub cannot store it now (PROTOCOL 1.3 reason 4). */
+export const STORAGE_UNAVAILABLE: AckDecision = { status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE };
+export const INVALID_FIELD: AckDecision = { status: AckStatus.REJECTED, reason: AckReason.INVALID_FIELD };
+
+export interface IngestDeps {
+  store: Store;
+  clock: Clock;
+  log: Logger;
+  dataDir: string;
+  /** Free space below this refuses new ratings, MiB. */
+  minFreeMiB: number;
+  /** Unsolicited presses closer than this on one device are flagged `misuse`, ms. */
+  misuseWindowMs: number;
+  /** A device EVAL without txnId joins the window's open transaction done within this, ms. */
+  attachWithinMs(deviceId: string): number;
+  /** A new evaluation was committed (publish it, pump the sync, clear tablet sessions). */
+  committed(record: Evaluation): void;
+}
+
+export class Ingest {
+  /** Free space fell below `storage.minFreeMiB`: new ratings are refused, devices keep them. */
+  storageLow = false;
+
+  constructor(private readonly deps: IngestDeps) {}
+
+  /** Commits one evaluation; `committed` is told of a new one after the commit. */
+  async commit(record: Evaluation): Promise<CommitResult> {
+    const result = await this.deps.store.submit((db) => commitEvaluation(db, record, { attachWithinMs: this.deps.attachWithinMs(record.deviceId), misuseWindowMs: this.deps.misuseWindowMs }));
+    const { log } = this.deps;
+    switch (result.status) {
+      case 'ok':
+        log({ level: 'info', msg: 'evaluation committed', id: record.id, rating: result.record.level, channel: result.record.channel, windowId: result.record.windowId, txnId: result.record.txnId, flags: result.record.flags });
+        this.deps.committed(result.record);
+        break;
+      case 'duplicate':
+        log({ level: 'debug', msg: 'evaluation repeated', id: record.id });
+        break;
+      case 'refused':
+        log({ level: 'warn', msg: 'second rating of a transaction kept for audit, not counted', id: record.id, txnId: result.record.txnId });
+        break;
+    }
+    return result;
+  }
+
+  /** Builds and commits a device EVAL; PayloadError becomes a kept rejection. */
+  async fromDevice(build: () => Evaluation, deviceId: string, message: Eval): Promise<AckDecision> {
+    if (this.storageLow) return STORAGE_UNAVAILABLE; // the device keeps it
+    let record: Evaluation;
+    try {
+      record = build();
+    } catch (error) {
+      if (!(error instanceof PayloadError)) throw error;
+      await this.reject(deviceId, message, error.message);
+      return INVALID_FIELD;
+    }
+    return acksFor(await this.commit(record)).device;
+  }
+
+  /** Commits a tablet's evaluation; throws while storage is low (no PUBACK: the tablet keeps it). */
+  async fromTablet(record: Evaluation): Promise<TabletAck> {
+    if (this.storageLow) throw new Error('hub storage is below its free-space floor');
+    const ack = acksFor(await this.commit(record));
+    return ack.reason ? { id: record.id, status: ack.status, reason: ack.reason } : { id: record.id, status: ack.status };
+  }
+
+  /** PROTOCOL 1.3: the hub keeps every message it rejects, with the reason. */
+  async reject(deviceId: string, message: unknown, reason: string): Promise<void> {
+    this.deps.log({ level: 'warn', msg: 'message rejected', deviceId, reason });
+    const now = isoNow(this.deps.clock);
+    await this.deps.store.submit((db) =>
+      db
+        .prepare(
+          `INSERT INTO rejections (device_id, message, reason, first_at, last_at) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (device_id, message, reason) DO UPDATE SET last_at = excluded.last_at, times = times + 1`,
+        )
+        .run(deviceId, JSON.stringify(message), reason, now, now),
+    );
+  }
+
+  async deviceEvent(deviceId: string, message: Event): Promise<void> {
+    this.deps.log({ level: message.code === 1 || message.code === 5 ? 'warn' : 'info', msg: 'device event', deviceId, code: message.code, arg: message.arg, text: message.text });
+    await this.deps.store.submit((db) => db.prepare('INSERT INTO device_events (device_id, code, arg, text, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, message.code, message.arg, message.text, isoNow(this.deps.clock)));
+  }
+
+  /** Disk floor: below it, refuse new ratings (devices and tablets keep them) and say so. */
+  checkStorage(): void {
+    try {
+      const fs = statfsSync(this.deps.dataDir);
+      const freeMiB = (fs.bavail * fs.bsize) / 1048576;
+      const low = freeMiB < this.deps.minFreeMiB;
+      if (low !== this.storageLow) this.deps.log({ level: low ? 'error' : 'info', msg: low ? 'disk nearly full: refusing new ratings, devices keep them' : 'disk space recovered: taking ratings again', freeMiB: Math.round(freeMiB) });
+      this.storageLow = low;
+    } catch (error) {
+      this.deps.log({ level: 'warn', msg: 'cannot read free disk space', error: (error as Error).message });
+    }
+  }
+}

@@ -1,0 +1,82 @@
+/** The outbox's SQL on a real SQLite file, without a broker (PROTOCOL 3 delivery states). */
+import { describe, expect, it } from 'vitest';
+import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
+import { evaluation } from '../tests/support/evaluation.js';
+import { commitEvaluation } from './evaluations.js';
+import { Outbox } from './outbox.js';
+import { Store } from './store.js';
+
+const cleanups = cleanupsAfterEach();
+const hall = { hallId: '430300-001', areaCode: '430300', deptCode: '' };
+
+function storeWith(levels: number[]): Store {
+  const store = new Store({ dataDir: tempDir(cleanups, 'outbox') });
+  cleanups.push(() => store.close());
+  store.writeNow((db) => {
+    levels.forEach((level, i) => {
+      const at = new Date(Date.parse('2026-11-27T02:00:00Z') + i * 1000).toISOString();
+      commitEvaluation(db, evaluation({ id: `EV-${i + 1}`, level, evaluatedAt: at }), { attachWithinMs: 0, misuseWindowMs: 0 });
+    });
+  });
+  return store;
+}
+
+const states = (store: Store) => Object.fromEntries((store.read((db) => db.prepare('SELECT id, sync_state AS s FROM evaluations').all()) as { id: string; s: string }[]).map((r) => [r.id, r.s]));
+
+describe('outbox', () => {
+  it('batches 差评 first, claims them, and does not hand out a claimed row twice', () => {
+    const outbox = new Outbox(storeWith([5, 4, 1, 5, 2]), hall);
+    const first = outbox.claimBatch('B1', 3);
+    expect(first.map((e) => e.id)).toEqual(['EV-3', 'EV-5', 'EV-1']);
+    expect(outbox.claimBatch('B2', 10).map((e) => e.id)).toEqual(['EV-2', 'EV-4']);
+    expect(outbox.claimBatch('B3', 10)).toEqual([]);
+  });
+
+  it('pending → sent on PUBACK → confirmed or rejected by a receipt; the backlog follows', async () => {
+    const store = storeWith([5, 1, 3]);
+    const outbox = new Outbox(store, hall);
+    expect(outbox.backlog()).toEqual({ n: 3, oldest: '2026-11-27T02:00:00.000Z' });
+    outbox.claimBatch('B1', 10);
+    await outbox.markBatchSent('B1', '2026-11-27T03:00:00.000Z');
+    expect(Object.values(states(store))).toEqual(['sent', 'sent', 'sent']);
+    const confirmed = await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1', 'EV-2', 'NOT-OURS'], rejected: [{ id: 'EV-3', reason: 'bad staff' }] }, '2026-11-27T03:00:01.000Z');
+    expect(confirmed).toBe(2);
+    expect(states(store)).toEqual({ 'EV-1': 'confirmed', 'EV-2': 'confirmed', 'EV-3': 'rejected' });
+    expect(outbox.backlog()).toEqual({ n: 0, oldest: null });
+    // a receipt repeated later changes nothing
+    expect(await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1'], rejected: [] }, '2026-11-27T04:00:00.000Z')).toBe(0);
+  });
+
+  it('released claims and unconfirmed sent rows go back to pending; nothing is lost', async () => {
+    const store = storeWith([5, 4, 2]);
+    const outbox = new Outbox(store, hall);
+    outbox.claimBatch('B1', 1);
+    const alerts = outbox.claimAlerts(10);
+    expect(alerts.map((e) => e.id)).toEqual(['EV-3']);
+    expect(outbox.claimAlerts(10)).toEqual([]); // claimed: not handed out again
+    outbox.releaseClaims();
+    expect(outbox.claimAlerts(10).map((e) => e.id)).toEqual(['EV-3']);
+    const again = outbox.claimBatch('B2', 10);
+    expect(again.map((e) => e.id).sort()).toEqual(['EV-1', 'EV-2', 'EV-3']);
+    await outbox.markBatchSent('B2', '2026-11-27T03:00:00.000Z');
+    expect(outbox.requeueUnconfirmed('2026-11-27T02:59:59.000Z')).toBe(0);
+    expect(outbox.requeueUnconfirmed('2026-11-27T03:00:01.000Z')).toBe(3);
+    expect(Object.values(states(store))).toEqual(['pending', 'pending', 'pending']);
+  });
+
+  it('marks PUBACKed alerts once; handling steps are claimed and marked', async () => {
+    const store = storeWith([1]);
+    const outbox = new Outbox(store, hall);
+    outbox.claimAlerts(10);
+    await outbox.markAlerted(['EV-1'], '2026-11-27T03:00:00.000Z');
+    outbox.releaseClaims();
+    expect(outbox.claimAlerts(10)).toEqual([]);
+    store.writeNow((db) => db.prepare(`INSERT INTO handling (evaluation_id, step, at, by, note) VALUES ('EV-1', 'acknowledged', '2026-11-27T03:01:00.000Z', '李四', NULL)`).run());
+    const steps = outbox.claimSteps(10);
+    expect(steps).toEqual([{ id: 1, evaluationId: 'EV-1', step: 'acknowledged', at: '2026-11-27T03:01:00.000Z', by: '李四', note: null }]);
+    expect(outbox.claimSteps(10)).toEqual([]);
+    await outbox.markStepSent(1, '2026-11-27T03:02:00.000Z');
+    outbox.releaseClaims();
+    expect(outbox.claimSteps(10)).toEqual([]);
+  });
+});

@@ -1,0 +1,33 @@
+/** Schema migrations: a database made by an earlier hub is upgraded in place, its data kept. */
+import { copyFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
+import { Store } from './store.js';
+
+const cleanups = cleanupsAfterEach();
+const FIXTURE = new URL('../tests/fixtures/hub-schema-4.sqlite', import.meta.url).pathname;
+
+describe('store migrations', () => {
+  it('upgrades a schema-4 database (column `urgent`) to `dissatisfied`, keeping every row and index', () => {
+    const dir = tempDir(cleanups, 'migrate');
+    copyFileSync(FIXTURE, join(dir, 'hub.sqlite'));
+    const store = new Store({ dataDir: dir });
+    cleanups.push(() => store.close());
+    const version = store.read((db) => (db.prepare('SELECT version FROM schema_version').get() as { version: number }).version);
+    expect(version).toBeGreaterThanOrEqual(5);
+    const rows = store.read((db) => db.prepare('SELECT id, level, dissatisfied, sync_state FROM evaluations ORDER BY id').all());
+    expect(rows).toEqual([
+      { id: 'EV-1-1', level: 5, dissatisfied: 0, sync_state: 'pending' },
+      { id: 'EV-1-2', level: 1, dissatisfied: 1, sync_state: 'confirmed' },
+      { id: 'EV-1-3', level: 2, dissatisfied: 1, sync_state: 'pending' },
+      { id: 'EV-1-4', level: 0, dissatisfied: 0, sync_state: 'pending' },
+    ]);
+    const columns = store.read((db) => (db.prepare(`SELECT name FROM pragma_table_xinfo('evaluations')`).all() as { name: string }[]).map((c) => c.name));
+    expect(columns).not.toContain('urgent');
+    const indexSql = store.read((db) => (db.prepare(`SELECT sql FROM sqlite_master WHERE name IN ('evaluations_outbox', 'evaluations_alerts')`).all() as { sql: string }[]).map((r) => r.sql).join('\n'));
+    expect(indexSql).toContain('dissatisfied');
+    expect(indexSql).not.toContain('urgent');
+    expect(store.read((db) => db.prepare('SELECT step, by FROM handling').all())).toEqual([{ step: 'acknowledged', by: '李四' }]);
+  });
+});

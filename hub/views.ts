@@ -1,0 +1,145 @@
+/**
+ * The read models of the HTTP API and the CLI (PROTOCOL 5): health, devices, the sync
+ * summary, the 差评 list, suggestions, audit, evaluations, statistics and the export. Reads
+ * only; every write goes through ingest, the registry, the hall or the handling steps.
+ */
+import { exportEvaluations, listEvaluations, maskContact, rowToEvaluation, stats, syncSummary, type EvaluationRow, type ExportFormat, type HallIdentity } from './evaluations.js';
+import type { AuditRow, DeviceListItem, DissatisfiedItem, HallInfo, Health, ListedEvaluation, StatGroup, StatRow, Suggestion, SyncSummary } from '../protocol/index.js';
+import type { Clock } from './clock.js';
+import type { Hall } from './hall.js';
+import type { Links } from './links.js';
+import type { Registry } from './registry.js';
+import type { Store } from './store.js';
+import type { PlatformSync } from './sync.js';
+
+export const HUB_VERSION = '0.1.0';
+
+export interface ViewsDeps {
+  store: Store;
+  registry: Registry;
+  links: Links;
+  hall: Hall;
+  clock: Clock;
+  identity: HallIdentity;
+  platformUrl: string | null;
+  startedAt: number;
+  tabletsOnline(): ReadonlySet<string>;
+  storageLow(): boolean;
+  platform(): PlatformSync | undefined;
+}
+
+export class Views {
+  constructor(private readonly deps: ViewsDeps) {}
+
+  health(): Health {
+    const sync = this.syncStatus();
+    const devices = this.devices();
+    return {
+      ok: true,
+      hallId: this.deps.identity.hallId,
+      version: HUB_VERSION,
+      uptimeS: Math.round((this.deps.clock.now() - this.deps.startedAt) / 1000),
+      backlog: sync.backlog.pending + sync.backlog.sent,
+      platformConnected: this.deps.platform()?.state.connected ?? false,
+      devices: { online: devices.filter((d) => d.online).length, total: devices.filter((d) => d.paired).length },
+    };
+  }
+
+  devices(): DeviceListItem[] {
+    const tablets = this.deps.tabletsOnline();
+    return this.deps.registry.all().map((d) => {
+      const link = this.deps.links.summary(d.deviceId);
+      return {
+        deviceId: d.deviceId,
+        kind: d.kind,
+        paired: d.paired,
+        windowId: d.windowId,
+        online: d.kind === 'tablet' ? tablets.has(d.deviceId) : !!link?.online,
+        model: d.model,
+        fwVersion: d.fwVersion,
+        state: d.state,
+        queued: d.queued,
+        lastSeenAt: d.lastSeenAt,
+        linkErrors: link?.linkErrors ?? 0,
+        ...(d.kind === 'evaluator' ? { settings: d.settings } : {}),
+        ...(link ? { link: link.link } : {}),
+      };
+    });
+  }
+
+  /** Backlog by state and the platform link (PROTOCOL 5 `GET /api/sync`). */
+  syncStatus(): SyncSummary {
+    const s = this.deps.store.read(syncSummary);
+    const platform = this.deps.platform();
+    const state = platform?.state;
+    return {
+      backlog: { pending: s.pending, sent: s.sent, confirmed: s.confirmed, rejected: s.rejected, notSynced: s.local },
+      oldestUnsyncedAt: s.oldestUnsyncedAt,
+      lastPubackAt: state?.lastPubackAt ?? null,
+      lastReceiptAt: state?.lastReceiptAt ?? null,
+      platformConnected: state?.connected ?? false,
+      platform: this.deps.platformUrl,
+      refusal: state?.refusal ?? null,
+      config: { version: state?.configVersion ?? null, error: state?.configError ?? null },
+      storageLow: this.deps.storageLow(),
+      progress: platform?.progress() ?? { backlog: s.pending + s.sent, ratePerS: 0, etaS: null, words: 'no platform configured: evaluations stay in the local store' },
+    };
+  }
+
+  /** The hall's 差评 with their handling steps and deadlines, newest first. */
+  dissatisfied(since: string): DissatisfiedItem[] {
+    const { hall } = this.deps;
+    return this.deps.store.read((db) => {
+      // every 差评 received since `since`, and every one not yet resolved however old
+      const rows = db
+        .prepare(
+          `SELECT * FROM evaluations e WHERE dissatisfied = 1 AND (received_at >= ? OR NOT EXISTS (SELECT 1 FROM handling h WHERE h.evaluation_id = e.id AND h.step = 'resolved'))
+           ORDER BY received_at DESC LIMIT 5000`,
+        )
+        .all(since) as EvaluationRow[];
+      const steps = db.prepare('SELECT step, at, by, note FROM handling WHERE evaluation_id = ? ORDER BY id');
+      return rows.map((row) => {
+        const e = { ...rowToEvaluation(row, this.deps.identity), contact: maskContact(row.contact) };
+        const deadline = hall.deadlineOf(e);
+        const handling = steps.all(e.id) as { step: string; at: string; by: string | null; note: string | null }[];
+        return { evaluation: e, complex: deadline.complex ?? false, dueAt: deadline.dueAt!, handling, resolved: handling.some((h) => h.step === 'resolved') };
+      });
+    });
+  }
+
+  suggestions(limit: number): Suggestion[] {
+    return this.deps.store.read((db) => db.prepare('SELECT tablet_id AS tabletId, text, at FROM suggestions ORDER BY id DESC LIMIT ?').all(limit) as { tabletId: string; text: string; at: string }[]);
+  }
+
+  /** What the dashboard and technician pages need to know about the hall. */
+  hallInfo(): HallInfo {
+    const { hall, identity } = this.deps;
+    return {
+      hallId: identity.hallId,
+      hallName: hall.hallName(),
+      windows: [...this.deps.registry.windows.values()],
+      staff: hall.staff(),
+      handlingDays: hall.handlingDays(),
+      calendar: hall.calendar(),
+      complaintPhone: hall.complaintPhone(),
+    };
+  }
+
+  evaluations(options: { since?: string; limit: number }): ListedEvaluation[] {
+    return this.deps.store.read((db) => listEvaluations(db, this.deps.identity, options));
+  }
+
+  stats(options: { from: string; to: string; by: StatGroup; includeMisuse: boolean }): StatRow[] {
+    return this.deps.store.read((db) => stats(db, options));
+  }
+
+  export(options: { format: ExportFormat; from: string; to: string }): string {
+    return this.deps.store.read((db) => exportEvaluations(db, this.deps.identity, options));
+  }
+
+  audit(limit: number): AuditRow[] {
+    return this.deps.store.read((db) =>
+      (db.prepare('SELECT at, actor, action, detail FROM audit ORDER BY id DESC LIMIT ?').all(limit) as { at: string; actor: string; action: string; detail: string }[]).map((r) => ({ ...r, detail: JSON.parse(r.detail) as unknown })),
+    );
+  }
+}
