@@ -1,53 +1,25 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { Evaluation } from '../protocol/index.js';
+import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
+import { evaluation as record } from '../tests/support/evaluation.js';
 import { commitEvaluation, recordService, stats, type CommitOptions } from './evaluations.js';
 import { Store } from './store.js';
 
-let dir: string;
+const cleanups = cleanupsAfterEach();
 let store: Store;
 beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'hcp-eval-'));
-  store = new Store({ dataDir: dir });
-});
-afterEach(() => {
-  store.close();
-  rmSync(dir, { recursive: true, force: true });
+  store = new Store({ dataDir: tempDir(cleanups, 'eval') });
+  cleanups.push(() => store.close());
 });
 
 const options: CommitOptions = { attachWithinMs: 40_000, misuseWindowMs: 10_000 };
 const T0 = Date.parse('2026-11-27T02:00:00Z');
 const at = (ms: number) => new Date(T0 + ms).toISOString();
 let counter = 0;
+/** A rating at window A01 at T0, unless patched; each with a new id. */
 function evaluation(patch: Partial<Evaluation> = {}): Evaluation {
   counter++;
-  return {
-    id: `HCP5-U-${counter}`,
-    hallId: 'H',
-    areaCode: '430300',
-    deptCode: '',
-    channel: 'evaluator',
-    level: 5,
-    reasons: [],
-    comment: '',
-    contact: null,
-    txnId: null,
-    matterCode: null,
-    matterName: null,
-    windowId: 'A01',
-    staffId: null,
-    staffName: null,
-    origin: 'prompted',
-    evaluatedAt: at(0),
-    receivedAt: at(0),
-    deviceId: 'HCP5-U',
-    fwVersion: '1',
-    promptMs: 1000,
-    flags: [],
-    ...patch,
-  };
+  return record({ id: `HCP5-U-${counter}`, evaluatedAt: at(0), ...patch });
 }
 const commit = (e: Evaluation) => store.submit((db) => commitEvaluation(db, e, options));
 const service = (txnId: string, ms: number, event: 'done' | 'started' | 'cancelled' = 'done') =>

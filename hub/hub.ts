@@ -9,16 +9,17 @@
 import { createServer, type Server } from 'node:http';
 import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_SETTINGS, Duty, DUTY_CODES, SERVICE_EVENT_CODES, hallTopics, type DeviceKind, type Evaluation, type Settings } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, DUTY_CODES, hallTopics, type DeviceKind, type Evaluation, type Settings } from '../protocol/index.js';
 import { HallBroker } from './broker.js';
 import { isoNow, systemClock, Timers, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
-import { maskContact, recordService, type HallIdentity } from './evaluations.js';
+import { maskContact, type HallIdentity } from './evaluations.js';
 import { Hall } from './hall.js';
 import { recordStep } from './handling.js';
 import { createApi, type HubApi } from './http.js';
 import { evaluationFromEval, evaluationFromTablet, Ingest } from './ingest.js';
 import { Links } from './links.js';
+import { Windows, type ServiceRequest } from './windows.js';
 import { silentLog, type Logger } from './log.js';
 import { Outbox } from './outbox.js';
 import { servePage } from './pages.js';
@@ -42,8 +43,6 @@ export interface HubOptions {
   discoveryIntervalMs?: number;
 }
 
-type ServiceBody = { event: 'started' | 'done' | 'cancelled'; txnId: string; matterCode?: string | undefined; matterName?: string | undefined };
-
 export class Hub implements HubApi {
   readonly store: Store;
   readonly registry: Registry;
@@ -58,6 +57,7 @@ export class Hub implements HubApi {
   private readonly hall: Hall;
   private readonly ingest: Ingest;
   private readonly links: Links;
+  private readonly windows: Windows;
   private readonly timers: Timers;
   private dataVersion = 0;
 
@@ -104,6 +104,15 @@ export class Hub implements HubApi {
           .catch((error: Error) => log({ level: 'error', msg: 'cannot record device', error: error.message }));
       },
       status: (deviceId, fields) => void registry.updateStatus(deviceId, fields).catch(() => {}),
+    });
+    this.windows = new Windows({
+      hallId: config.hallId,
+      store: this.store,
+      registry,
+      clock,
+      log,
+      sendToDevice: (deviceId, message) => this.links.send(deviceId, message),
+      offer: (topic, session) => this.broker?.publish(topic, session, true),
     });
     this.views = new Views({
       store: this.store,
@@ -224,28 +233,12 @@ export class Hub implements HubApi {
   }
 
   // ---- what the HTTP API and the CLI may do ----
-  async service(windowId: string, body: ServiceBody, actor: string): Promise<void> {
-    const staff = this.registry.staffAt(windowId);
-    const at = isoNow(this.clock);
-    const onDuty = staff.duty !== 'off';
-    await this.store.submit((db) =>
-      recordService(db, { txnId: body.txnId, windowId, event: body.event, matterCode: body.matterCode ?? null, matterName: body.matterName ?? null, staffId: onDuty ? staff.staffId || null : null, staffName: onDuty ? staff.staffName || null : null, at }),
-    );
-    const evaluator = this.registry.evaluatorAt(windowId);
-    const delivered = evaluator ? this.links.send(evaluator.deviceId, { type: 'SERVICE', event: SERVICE_EVENT_CODES[body.event], txnId: body.txnId, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '' }) : false;
-    this.log({ level: 'info', msg: 'service', actor, windowId, event: body.event, txnId: body.txnId, evaluator: evaluator?.deviceId ?? null, delivered });
-    for (const tablet of this.registry.tabletsAt(windowId)) {
-      const topic = hallTopics.tablet(this.config.hallId, tablet.deviceId, 'session');
-      if (body.event === 'done') {
-        this.broker.publish(topic, { txnId: body.txnId, windowId, staffId: staff.staffId, staffName: staff.staffName, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '', offeredAt: at }, true);
-      } else if (body.event === 'cancelled') this.broker.publish(topic, {}, true);
-    }
+  service(windowId: string, body: ServiceRequest, actor: string): Promise<void> {
+    return this.windows.service(windowId, body, actor);
   }
 
-  async setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void> {
-    await this.registry.setStaff(windowId, staff, actor);
-    const evaluator = this.registry.evaluatorAt(windowId);
-    if (evaluator) this.links.send(evaluator.deviceId, { type: 'STAFF', duty: DUTY_CODES[staff.duty] ?? Duty.SIGNED_OUT, staffId: staff.staffId, staffName: staff.staffName, staffTitle: staff.staffTitle });
+  setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void> {
+    return this.windows.setStaff(windowId, staff, actor);
   }
 
   async pair(deviceId: string, windowId: string, actor: string, kind?: DeviceKind): Promise<{ kind: DeviceKind; token?: string }> {
@@ -285,10 +278,7 @@ export class Hub implements HubApi {
   private committed(record: Evaluation): void {
     this.platform?.pump();
     this.broker?.publish(hallTopics.dashboard(this.config.hallId, 'evaluation'), { ...record, contact: maskContact(record.contact), ...this.hall.deadlineOf(record) }, false);
-    if (record.txnId && record.level > 0 && record.windowId) {
-      // the window's transaction is rated: its tablets stop offering it
-      for (const tablet of this.registry.tabletsAt(record.windowId)) this.broker?.publish(hallTopics.tablet(this.config.hallId, tablet.deviceId, 'session'), {}, true);
-    }
+    if (record.txnId && record.level > 0 && record.windowId) this.windows.withdrawOffer(record.windowId);
   }
 
   private async applyPushedConfig(config: Parameters<Hall['applyPushed']>[0]): Promise<void> {
