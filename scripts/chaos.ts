@@ -315,6 +315,8 @@ class Tablet {
 export interface Figures {
   seed: number;
   minutes: number;
+  /** How long the faults actually ran (Ctrl-C ends them early), s. */
+  faultsS: number;
   powerCutsThroughLazyfs: boolean;
   faults: Record<FaultKind, number>;
   cutModes: Record<CutMode, number>;
@@ -329,6 +331,11 @@ export interface Figures {
   undrained: string[];
   hubStarts: number;
   hubStartFailures: number;
+  /** Hub exits nobody asked for, with their last log lines. */
+  hubCrashes: string[];
+  /** The hubs' error log lines by message, over every run. */
+  hubErrors: Record<string, number>;
+  startFailures: string[];
   longestOutageS: number;
   maxOutageS: number;
   drainS: number;
@@ -409,15 +416,36 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
     let hubStartFailures = 0;
     let unsyncedBytesDropped = 0;
     const startFailures: string[] = [];
+    /** Hubs that exited without being killed by us, with their last words. */
+    const crashes: string[] = [];
+    /** The hubs' error log lines, by message (a commit failing on a full disk, say). */
+    const hubErrors: Record<string, number> = {};
+    const killedByUs = new WeakSet<HubProcess>();
     undo.push(async () => {
       if (!hub || hub.proc.child.exitCode !== null) return;
+      killedByUs.add(hub);
       hub.proc.child.kill('SIGKILL');
       await hub.proc.exited(10_000);
     });
     const bringUp = async () => {
       for (;;) {
         try {
-          hub = await startHub(dir, hubConfig);
+          const h = await startHub(dir, hubConfig);
+          hub = h;
+          h.proc.child.once('exit', (code, sig) => {
+            for (const line of h.proc.stdout) {
+              if (!line.includes('"level":"error"')) continue;
+              const msg = (JSON.parse(line) as { msg?: string }).msg ?? '?';
+              hubErrors[msg] = (hubErrors[msg] ?? 0) + 1;
+            }
+            if (killedByUs.has(h)) return;
+            crashes.push(`exit ${code ?? sig} after ${h.proc.stdout.length} log lines: ${[...h.proc.stdout.slice(-3), ...h.proc.logs.slice(-3).map((e) => String(e['msg']))].join(' | ').slice(0, 1500)}`);
+            say(`the hub exited by itself: ${crashes.at(-1)}`);
+            if (hub === h) {
+              hubUp = false;
+              downSince = Date.now();
+            }
+          });
           hubStarts++;
           hubUp = true;
           longestOutageMs = Math.max(longestOutageMs, Date.now() - downSince);
@@ -502,14 +530,21 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
 
     // ---- the faults ----
     const running = () => !faultsOver.signal.aborted;
+    const faultsFrom = Date.now();
     timers.push(setTimeout(() => faultsOver.abort(), options.minutes * 60_000));
     signal?.addEventListener('abort', () => faultsOver.abort());
     let supervisorError: Error | undefined;
     const hubSupervisor = (async () => {
       while (running()) {
-        await pause(between(0.25, 1.75) * options.hubUptimeS * 1000, faultsOver);
-        if (!running()) break;
         const h = hub!;
+        const exited = new Promise<void>((resolve) => (h.proc.child.exitCode !== null || h.proc.child.signalCode !== null ? resolve() : h.proc.child.once('exit', () => resolve())));
+        await Promise.race([pause(between(0.25, 1.75) * options.hubUptimeS * 1000, faultsOver), exited]);
+        if (!hubUp) {
+          await bringUp(); // it died by itself: counted in crashes
+          continue;
+        }
+        if (!running()) break;
+        killedByUs.add(h);
         const cut = lazy && random() < 0.5;
         hubUp = false;
         downSince = Date.now();
@@ -602,6 +637,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
 
     await Promise.all(injectors);
     await hubSupervisor;
+    const faultsS = (Date.now() - faultsFrom) / 1000;
     clearInterval(progress);
     if (supervisorError) throw supervisorError;
 
@@ -642,6 +678,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
     const figures: Figures = {
       seed: options.seed,
       minutes: options.minutes,
+      faultsS,
       powerCutsThroughLazyfs: lazy !== undefined,
       faults,
       cutModes,
@@ -666,6 +703,9 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       undrained: left,
       hubStarts,
       hubStartFailures,
+      hubCrashes: crashes,
+      hubErrors,
+      startFailures,
       longestOutageS: longestOutageMs / 1000,
       maxOutageS: options.maxOutageS,
       drainS,
@@ -673,7 +713,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       samples: { lostAtHub: verdict.lostAtHub.slice(0, 10), lostAtPlatform: verdict.lostAtPlatform.slice(0, 10), doubled: verdict.doubled.slice(0, 10), phantoms: verdict.phantoms.slice(0, 10) },
       ok: false,
     };
-    figures.ok = figures.lost === 0 && figures.doubled === 0 && figures.phantoms === 0 && figures.unacknowledged === 0 && left.length === 0 && integrity === 'ok' && longestOutageMs <= options.maxOutageS * 1000;
+    figures.ok = crashes.length === 0 && figures.lost === 0 && figures.doubled === 0 && figures.phantoms === 0 && figures.unacknowledged === 0 && left.length === 0 && integrity === 'ok' && longestOutageMs <= options.maxOutageS * 1000;
     if (!figures.ok) say(`keeping ${dir} for a look`);
     if (!figures.ok) options.keep = true;
     return figures;
@@ -694,11 +734,14 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
 
 function report(f: Figures, say: (line: string) => void): void {
   const n = (x: number) => x.toLocaleString('en-US');
-  say(`chaos: ${f.minutes} min, seed ${f.seed}; hub data ${f.powerCutsThroughLazyfs ? 'on lazyfs (power cuts drop unsynced writes)' : 'on a plain directory (no power cuts)'}`);
+  say(`chaos: ${(f.faultsS / 60).toFixed(1)} min of faults, seed ${f.seed}; hub data ${f.powerCutsThroughLazyfs ? 'on lazyfs (power cuts drop unsynced writes)' : 'on a plain directory (no power cuts)'}`);
   say(`faults: hub kill -9 ${n(f.faults.hubKill)}, power cut ${n(f.faults.powerCut)} (drop ${f.cutModes.drop}, torn ${f.cutModes.torn}, reorder ${f.cutModes.reorder}; ${n(f.unsyncedBytesDropped)} unsynced bytes lost), Mosquitto kill ${n(f.faults.brokerKill)}, serial noise ${n(f.faults.serialNoise)}, unplug ${n(f.faults.unplug)}, disk full ${n(f.faults.diskFull)}, clock jump ${n(f.faults.clockJump)}, tablet offline ${n(f.faults.tabletOffline)}`);
   say(`ratings: evaluator presses ${n(f.ratings.evaluator)} (+ ${n(f.ratings.notEvaluated)} not evaluated), tablet ${n(f.ratings.tablet)} (+ ${n(f.ratings.tabletRefused)} refused, 一事一评); hub stored ${n(f.ratings.hubStored)} (${n(f.ratings.hubAccepted)} accepted, ${n(f.ratings.hubRefused)} refused); platform stored ${n(f.ratings.platformStored)} (${n(f.ratings.platformRepeats)} repeats deduplicated)`);
   say(`lost: ${f.lost} (hub ${f.lostAtHub}, platform ${f.lostAtPlatform}); doubled: ${f.doubled}; phantoms: ${f.phantoms}; unacknowledged: ${f.unacknowledged}; integrity_check: ${f.integrity}`);
-  say(`hub: ${n(f.hubStarts)} starts (${f.hubStartFailures} failed), longest outage ${f.longestOutageS.toFixed(1)} s (limit ${f.maxOutageS} s); drained in ${f.drainS.toFixed(1)} s${f.undrained.length ? `, NOT drained: ${f.undrained.join('; ')}` : ''}`);
+  say(`hub errors logged: ${Object.entries(f.hubErrors).map(([m, c]) => `${m} ×${c}`).join('; ') || 'none'}`);
+  if (f.startFailures.length) say(`hub start failures (first ${f.startFailures.length}): ${f.startFailures.join(' | ')}`);
+  if (f.hubCrashes.length) say(`HUB CRASHES: ${f.hubCrashes.length}: ${f.hubCrashes.slice(0, 5).join(' || ')}`);
+  say(`hub: ${n(f.hubStarts)} starts (${f.hubStartFailures} failed, ${f.hubCrashes.length} crashed by itself), longest outage ${f.longestOutageS.toFixed(1)} s (limit ${f.maxOutageS} s); drained in ${f.drainS.toFixed(1)} s${f.undrained.length ? `, NOT drained: ${f.undrained.join('; ')}` : ''}`);
   if (!f.ok) say(`FAILED: ${JSON.stringify(f.samples)}`);
 }
 
