@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import five from 'johnny-five';
-import { isValidDeviceId } from '../protocol/index.js';
+import { DEVICE_ID_RULE, isValidDeviceId } from '../protocol/index.js';
 import { SimIO } from '../simulators/sim-io.js';
 import type { LedId, LedMode } from './core.js';
 import { Firmware, type LogEntry } from './firmware.js';
@@ -58,7 +58,7 @@ function parse(argv: string[]) {
     return v;
   };
   const id = need('id');
-  if (!isValidDeviceId(id)) throw new UsageError(`--id must be printable ASCII of 1..32 bytes, got ${JSON.stringify(id)}`);
+  if (!isValidDeviceId(id)) throw new UsageError(`--id must be ${DEVICE_ID_RULE}, got ${JSON.stringify(id)}`);
   if (values.board !== 'sim' && values.board !== 'firmata') throw new UsageError(`--board must be sim or firmata, got ${values.board}`);
   if (values.transport !== 'serial' && values.transport !== 'hid') throw new UsageError(`--transport must be serial or hid, got ${values.transport}`);
   if (values.log !== 'json' && values.log !== 'text') throw new UsageError(`--log must be json or text, got ${values.log}`);

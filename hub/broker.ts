@@ -7,16 +7,18 @@
 import type { IncomingMessage, Server } from 'node:http';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
+import type { Duplex } from 'node:stream';
 import type { Logger } from './log.js';
-import { PayloadError, dashboardMaySubscribe, hallTopics, parseHallTopic, tabletMayPublish, tabletMaySubscribe, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
+import { requestUrl } from './http.js';
+import { PayloadError, withoutPhoneNumbers, dashboardMaySubscribe, hallTopics, parseHallTopic, tabletMayPublish, tabletMaySubscribe, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
 import { parseJson } from '../protocol/schemas.js';
 
 export interface BrokerDeps {
   hallId: string;
   /** The dashboard logs in as `dashboard` with the admin token and may only subscribe. */
   checkDashboard(password: string): boolean;
-  /** A suggestion (意见建议) from a tablet. */
-  suggestion(tabletId: string, text: string, contact: string | null): Promise<void>;
+  /** A suggestion (意见建议) from a tablet; phone numbers are taken out before it reaches here. */
+  suggestion(tabletId: string, text: string): Promise<void>;
   checkTablet(tabletId: string, token: string): boolean;
   /** Commits a tablet's evaluation; resolves after the commit with the ack to publish. */
   tabletEvaluation(tabletId: string, evaluation: TabletEvaluation): Promise<TabletAck>;
@@ -24,6 +26,16 @@ export interface BrokerDeps {
   rejected(tabletId: string, payload: string, reason: string): Promise<void>;
   log: Logger;
 }
+
+/** The embedded broker's limits (Mosquitto's max_connections, message_size_limit). */
+export const BROKER_LIMITS = {
+  /** Open MQTT connections in all. */
+  connections: 200,
+  /** From one address (a hall's tablets each have their own). */
+  connectionsPerAddress: 32,
+  /** Bytes of one WebSocket message (an MQTT packet). */
+  messageBytes: 64 * 1024,
+};
 
 function authError(returnCode: 4 | 5, message: string): AuthenticateError {
   return Object.assign(new Error(message), { returnCode }) as AuthenticateError;
@@ -33,11 +45,23 @@ export class HallBroker {
   readonly aedes: Aedes;
   private readonly wss: WebSocketServer;
   /** Refusals by kind, for `/api/health` and tests. */
-  readonly refusals = { login: 0, publish: 0, subscribe: 0, payload: 0 };
-  private readonly online = new Set<string>();
+  readonly refusals = { login: 0, publish: 0, subscribe: 0, payload: 0, upgrade: 0, connections: 0 };
+  private connectionCount = 0;
+  private readonly connections = new Map<string, number>();
+  /** Connected tablets' clients by tablet id. */
+  private readonly sessions = new Map<string, Set<Client>>();
 
   static async create(server: Server, deps: BrokerDeps): Promise<HallBroker> {
-    const aedes = await Aedes.createBroker({ heartbeatInterval: 30_000 });
+    // limits as Mosquitto's max_inflight_messages, max_queued_messages and friends set them
+    const aedes = await Aedes.createBroker({
+      heartbeatInterval: 30_000,
+      connectTimeout: 10_000,
+      keepaliveLimit: 300,
+      queueLimit: 100,
+      maxInflightInbound: 20,
+      maxClientsIdLength: 64,
+      maxTopicLevels: 8,
+    });
     return new HallBroker(aedes, server, deps);
   }
 
@@ -46,11 +70,17 @@ export class HallBroker {
     const { hallId } = deps;
     aedes.on('clientReady', (client) => {
       const id = (client as Client & { tabletId?: string }).tabletId;
-      if (id) this.online.add(id);
+      if (!id) return;
+      let set = this.sessions.get(id);
+      if (!set) this.sessions.set(id, (set = new Set()));
+      set.add(client);
     });
     aedes.on('clientDisconnect', (client) => {
       const id = (client as Client & { tabletId?: string }).tabletId;
-      if (id) this.online.delete(id);
+      const set = id ? this.sessions.get(id) : undefined;
+      if (!set) return;
+      set.delete(client);
+      if (set.size === 0) this.sessions.delete(id!);
     });
     aedes.authenticate = (client, username, password, done) => {
       if (username === 'dashboard' && password && deps.checkDashboard(password.toString('utf8'))) {
@@ -90,6 +120,13 @@ export class HallBroker {
         return;
       }
       const tabletId = (client as Client & { tabletId?: string }).tabletId;
+      if (tabletId && packet.retain) {
+        // retain_available false for tablets: nothing a tablet says needs keeping on the broker
+        this.refusals.publish++;
+        deps.log({ level: 'warn', msg: 'retained publish refused', tabletId, topic: packet.topic });
+        done(new Error('tablets may not publish retained messages'));
+        return;
+      }
       if (!tabletId || !tabletMayPublish(hallId, tabletId, packet.topic)) {
         this.refusals.publish++;
         deps.log({ level: 'warn', msg: 'publish refused', tabletId, topic: packet.topic });
@@ -107,17 +144,44 @@ export class HallBroker {
       }
       done(null);
     };
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: 256 * 1024 });
-    server.on('upgrade', (req: IncomingMessage, socket, head) => {
-      if (new URL(req.url ?? '/', 'http://hub').pathname !== '/mqtt') {
+    // message_size_limit: a tablet's evaluation is a few KB; nothing a tablet sends needs more
+    this.wss = new WebSocketServer({ noServer: true, maxPayload: BROKER_LIMITS.messageBytes });
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      // Nothing a client sends may end the process: one line in the log, that connection closed.
+      socket.on('error', () => {});
+      try {
+        if (requestUrl(req)?.pathname !== '/mqtt') {
+          this.refusals.upgrade++;
+          socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        // max_connections, per address and in all: a flood of sockets cannot lock out the hall's tablets
+        const address = req.socket.remoteAddress ?? '?';
+        const fromAddress = this.connections.get(address) ?? 0;
+        if (this.connectionCount >= BROKER_LIMITS.connections || fromAddress >= BROKER_LIMITS.connectionsPerAddress) {
+          this.refusals.connections++;
+          if (this.refusals.connections % 100 === 1) deps.log({ level: 'warn', msg: 'MQTT connection refused: too many', address, fromAddress, total: this.connectionCount });
+          socket.end('HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+          return;
+        }
+        this.wss.handleUpgrade(req, socket, head, (ws) => {
+          this.connectionCount++;
+          this.connections.set(address, (this.connections.get(address) ?? 0) + 1);
+          ws.once('close', () => {
+            this.connectionCount--;
+            const left = (this.connections.get(address) ?? 1) - 1;
+            if (left > 0) this.connections.set(address, left);
+            else this.connections.delete(address);
+          });
+          const stream = createWebSocketStream(ws);
+          stream.on('error', () => {});
+          aedes.handle(stream as never, req);
+        });
+      } catch (error) {
+        this.refusals.upgrade++;
+        deps.log({ level: 'warn', msg: 'WebSocket upgrade refused', error: (error as Error).message });
         socket.destroy();
-        return;
       }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        const stream = createWebSocketStream(ws);
-        stream.on('error', () => {});
-        aedes.handle(stream as never, req);
-      });
     });
   }
 
@@ -126,13 +190,15 @@ export class HallBroker {
     let evaluation: TabletEvaluation;
     try {
       evaluation = parseJson('tablet-evaluation', packet.payload as Buffer);
-      if (!evaluation.id.startsWith(`${tabletId}-`)) throw new PayloadError('tablet-evaluation', 'id', `tablet-evaluation.id: must start with "${tabletId}-"`);
+      // exactly {tabletId}-{positive integer}: a prefix would let TAB-01 claim TAB-01-2's ids
+      if (!isTabletEvaluationId(tabletId, evaluation.id)) throw new PayloadError('tablet-evaluation', 'id', `tablet-evaluation.id: must be "${tabletId}-" and a positive integer`);
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;
       this.refusals.payload++;
       deps.log({ level: 'warn', msg: 'tablet evaluation refused', tabletId, error: error.message });
       const id = idOf(packet.payload);
-      void deps.rejected(tabletId, packet.payload.toString().slice(0, 4096), error.message).catch(() => {});
+      // kept for audit, but never a phone number (the citizen's consent was not given for this)
+      void deps.rejected(tabletId, withoutPhoneNumbers(packet.payload.toString().slice(0, 4096)), error.message).catch(() => {});
       // Acknowledge the publish (resending it cannot help) and say why on the acks topic.
       this.publish(ackTopic, { id, status: 'rejected', reason: error.message }, false);
       done(null);
@@ -152,11 +218,10 @@ export class HallBroker {
 
   private onSuggestion(tabletId: string, packet: PublishPacket, deps: BrokerDeps, done: (error?: Error | null) => void): void {
     let text = '';
-    let contact: string | null = null;
     try {
-      const value = JSON.parse(packet.payload.toString()) as { text?: unknown; contact?: unknown };
-      if (typeof value.text === 'string') text = [...value.text].slice(0, 500).join('').trim();
-      if (typeof value.contact === 'string' && /^1[3-9][0-9]{9}$/.test(value.contact)) contact = value.contact;
+      const value = JSON.parse(packet.payload.toString()) as { text?: unknown };
+      // a suggestion is anonymous: a number typed into it is not kept (no consent was asked)
+      if (typeof value.text === 'string') text = withoutPhoneNumbers([...value.text].slice(0, 500).join('').trim());
     } catch {
       /* malformed: refused below */
     }
@@ -165,15 +230,23 @@ export class HallBroker {
       done(null);
       return;
     }
-    deps.suggestion(tabletId, text, contact).then(
+    deps.suggestion(tabletId, text).then(
       () => done(null),
       (error: Error) => done(error),
     );
   }
 
+  /** Cuts a tablet's MQTT session (it was unpaired or paired again with a new token). */
+  disconnectTablet(tabletId: string): number {
+    const clients = [...(this.sessions.get(tabletId) ?? [])];
+    this.sessions.delete(tabletId);
+    for (const client of clients) client.close();
+    return clients.length;
+  }
+
   /** Tablets connected now. */
   tabletsOnline(): ReadonlySet<string> {
-    return this.online;
+    return new Set(this.sessions.keys());
   }
 
   publish(topic: string, payload: unknown, retain: boolean): void {
@@ -193,4 +266,9 @@ function idOf(payload: Buffer | string): string {
   } catch {
     return '';
   }
+}
+
+/** `{tabletId}-{counter}` with a counter from 1, and nothing else (PROTOCOL 2). */
+export function isTabletEvaluationId(tabletId: string, id: string): boolean {
+  return id.startsWith(`${tabletId}-`) && /^[1-9][0-9]{0,9}$/.test(id.slice(tabletId.length + 1));
 }

@@ -15,6 +15,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type HubConfig } from './config.js';
 import { exportEvaluations, syncSummary, type ExportFormat } from './evaluations.js';
 import { Hub, type LogEntry } from './hub.js';
+import { DEVICE_ID_RULE, isValidDeviceId } from '../protocol/index.js';
 import { pairDevice, readDevices, unpairDevice } from './registry.js';
 import { Store, StoreError } from './store.js';
 
@@ -114,6 +115,7 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
     case 'pair': {
       const [deviceId, windowId] = args;
       if (!deviceId || !windowId) throw new UsageError('usage: pair DEVICE WINDOW [--tablet | --evaluator]');
+      if (!isValidDeviceId(deviceId)) throw new UsageError(`"${deviceId}" is not a device id: it must be ${DEVICE_ID_RULE}`);
       if (!config.windows.some((w) => w.id === windowId)) throw new UsageError(`no window ${windowId} in the configuration; windows: ${config.windows.map((w) => w.id).join(', ') || 'none'}`);
       const known = store.read(readDevices).find((d) => d.deviceId === deviceId);
       const kind = values.tablet ? 'tablet' : values.evaluator ? 'evaluator' : known?.kind;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from './config.js';
 
-const minimal = { hallId: '430300-001', adminToken: 'change-me-now' };
+const minimal = { hallId: '430300-001', adminToken: 'hall-test-token-7f3a9c' };
 
 function refusal(value: unknown): ConfigError {
   try {
@@ -22,7 +22,7 @@ describe('hub configuration (PROTOCOL 6)', () => {
         areaCode: '430300',
         deptCode: '',
         dataDir: './data/hub',
-        adminToken: 'change-me',
+        adminToken: 'Qm9vdHN0cmFwLXRva2VuLTI0',
         http: { host: '127.0.0.1', port: 8080 },
         platform: { url: 'mqtt://127.0.0.1:1883', username: null, password: null, caFile: null },
         devices: { serial: [{ path: '/dev/ttyACM0', baudRate: 115200 }], discover: { serial: true, hid: true }, autoPair: false },
@@ -38,11 +38,20 @@ describe('hub configuration (PROTOCOL 6)', () => {
   it.each([
     [{ ...minimal, http: { host: 'x', prot: 1 } }, 'http.prot', /unknown key "http.prot"/],
     [{ ...minimal, colour: 'red' }, 'colour', /unknown key "colour"/],
-    [{ adminToken: 'change-me-now' }, 'hallId', /missing required "hallId"/],
+    [{ adminToken: 'hall-test-token-7f3a9c' }, 'hallId', /missing required "hallId"/],
     [{ ...minimal, http: { port: '8080' } }, 'http.port', /"http.port"/],
     [{ ...minimal, windows: [{ id: 'A/1' }] }, 'windows.0.id', /"windows.0.id" must not contain/],
     [{ ...minimal, platform: { url: 'http://x' } }, 'platform.url', /"platform.url" must start with/],
     [{ ...minimal, windows: [{ id: 'A01' }, { id: 'A01' }] }, 'windows.1.id', /repeats window A01/],
+    // the contract's example token, and short ones, are refused (a guessable admin token)
+    [{ ...minimal, adminToken: 'change-me' }, 'adminToken', /"adminToken" must be at least 16 characters/],
+    [{ ...minimal, adminToken: 'change-me-please-really' }, 'adminToken', /"adminToken" is a placeholder/],
+    [{ ...minimal, adminToken: 'aaaaaaaaaaaaaaaaaaaa' }, 'adminToken', /"adminToken" is a placeholder/],
+    // a wrong type is named with the type expected, never called missing
+    [{ ...minimal, http: { port: '8080' } }, 'http.port', /"http.port" must be number, not a string/],
+    [{ ...minimal, hallName: 42 }, 'hallName', /"hallName" must be string, not a number/],
+    // one evaluator serves one window
+    [{ ...minimal, windows: [{ id: 'A01', deviceId: 'EV-1' }, { id: 'A02', deviceId: 'EV-1' }] }, 'windows.1.deviceId', /already paired to A01/],
   ])('refuses %j naming %s', (value, key, message) => {
     const error = refusal(value);
     expect(error.key).toBe(key);

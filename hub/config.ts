@@ -6,10 +6,13 @@
 import { readFileSync } from 'node:fs';
 import { resolve, dirname } from 'node:path';
 import { z } from 'zod';
-import { ConfigError, DEFAULT_USB_IDS, issueLine, isTopicSegment, isValidDeviceId } from '../protocol/index.js';
+import { ConfigError, DEFAULT_USB_IDS, DEVICE_ID_RULE, issueLine, isTopicSegment, isValidDeviceId } from '../protocol/index.js';
 
 export { ConfigError } from '../protocol/index.js';
 
+
+/** Tokens from examples and habits, refused whatever their length. */
+const WEAK_TOKEN = /change-?me|changeit|^(password|secret|admin|token|hub|123456.*)$|^(.)\2+$/i;
 
 const segment = z.string().min(1).max(64).refine(isTopicSegment, 'must not contain /, + or #');
 const usbId = z.object({ vendorId: z.int().min(0).max(0xffff), productId: z.int().min(0).max(0xffff) }).strict();
@@ -21,7 +24,10 @@ export const configSchema = z
     areaCode: z.string().max(12).default(''),
     deptCode: z.string().max(64).default(''),
     dataDir: z.string().min(1).default('./data/hub'),
-    adminToken: z.string().min(8, 'must be at least 8 characters'),
+    adminToken: z
+      .string()
+      .min(16, 'must be at least 16 characters (`npm run hub -- init` writes a random one)')
+      .refine((t) => !WEAK_TOKEN.test(t), 'is a placeholder; put a random token here (`openssl rand -base64 24`)'),
     http: z.object({ host: z.string().min(1).default('127.0.0.1'), port: z.int().min(0).max(65535).default(8080) }).strict().default({ host: '127.0.0.1', port: 8080 }),
     platform: z
       .object({
@@ -48,7 +54,7 @@ export const configSchema = z
           .object({
             id: segment,
             name: z.string().max(64).default(''),
-            deviceId: z.string().refine(isValidDeviceId, 'must be printable ASCII of 1..32 bytes').nullable().default(null),
+            deviceId: z.string().refine(isValidDeviceId, `must be ${DEVICE_ID_RULE}`).nullable().default(null),
           })
           .strict(),
       )
@@ -99,9 +105,14 @@ export function parseConfig(value: unknown, baseDir = process.cwd()): HubConfig 
   }
   const config = result.data;
   const ids = new Set<string>();
+  const devices = new Map<string, string>();
   config.windows.forEach((w, i) => {
     if (ids.has(w.id)) throw new ConfigError(`windows.${i}.id`, `config: "windows.${i}.id" repeats window ${w.id}`);
     ids.add(w.id);
+    if (!w.deviceId) return;
+    const other = devices.get(w.deviceId);
+    if (other) throw new ConfigError(`windows.${i}.deviceId`, `config: "windows.${i}.deviceId" pairs evaluator ${w.deviceId} to ${w.id}, but it is already paired to ${other}: one evaluator serves one window`);
+    devices.set(w.deviceId, w.id);
   });
   return { ...config, dataDir: resolve(baseDir, config.dataDir) };
 }

@@ -50,12 +50,17 @@ describe('commitEvaluation', () => {
     expect(row).toMatchObject({ rated: 1, dissatisfied: 1, levels: { '1': 1, '5': 0 } });
   });
 
-  it('level 0 (not evaluated) closes nothing and is not a rating', async () => {
+  it('level 0 (not evaluated) closes nothing and is not a rating; once the transaction is rated it is superseded (PROTOCOL 1.3 [r2])', async () => {
     await service('T-3', 0);
     expect((await commit(evaluation({ txnId: 'T-3', level: 0 }))).status).toBe('ok');
+    expect(stats(store.db, { from: at(-1000), to: at(1000), by: 'window' })[0]).toMatchObject({ rated: 0, notEvaluated: 1 });
     expect((await commit(evaluation({ txnId: 'T-3', level: 4 }))).status).toBe('ok');
+    // revision 2: the superseded level 0 is kept for audit but leaves the 未评价 count
     const [row] = stats(store.db, { from: at(-1000), to: at(1000), by: 'window' });
-    expect(row).toMatchObject({ rated: 1, notEvaluated: 1, satisfactionRate: 1 });
+    expect(row).toMatchObject({ rated: 1, notEvaluated: 0, satisfactionRate: 1 });
+    expect(store.read((db) => db.prepare(`SELECT superseded_by FROM evaluations WHERE level = 0`).all())).toEqual([{ superseded_by: expect.stringMatching(/^HCP5-U-/) }]);
+    // and a level 0 that comes after the rating is refused like any second record
+    expect((await commit(evaluation({ txnId: 'T-3', level: 0 })))).toMatchObject({ status: 'refused', reason: 'already-evaluated' });
   });
 
   it('a burst of unsolicited presses is kept but flagged misuse, and left out of statistics by default', async () => {

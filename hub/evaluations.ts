@@ -41,6 +41,10 @@ export interface EvaluationRow {
   refusal: string | null;
   sync_state: string;
   sync_reason: string | null;
+  consent: number;
+  rating_no: number;
+  follow_up_of: string | null;
+  superseded_by: string | null;
 }
 
 export interface HallIdentity {
@@ -73,6 +77,9 @@ export function rowToEvaluation(row: EvaluationRow, hall: HallIdentity): Evaluat
     fwVersion: row.fw_version,
     promptMs: row.prompt_ms,
     flags: JSON.parse(row.flags) as string[],
+    consent: row.consent === 1,
+    ratingNo: row.rating_no === 2 ? 2 : 1,
+    followUpOf: row.follow_up_of,
   };
 }
 
@@ -84,8 +91,10 @@ export function maskContact(contact: string | null | undefined): string | null {
 
 /**
  * Commits one evaluation in the caller's transaction (a `Store.submit` write). Decides, in
- * order: a repeat of a known id is a duplicate; an EVAL without txnId joins the window's open
- * transaction; a second rating of a rated transaction is kept but refused; an unsolicited
+ * order: a repeat of a known id is a duplicate; a rating (level 1..5) from the evaluator
+ * without txnId joins the window's open transaction — a level 0 never does; anything for a
+ * rated transaction, level 0 included, is kept but refused (PROTOCOL 1.3, one rating per 办件
+ * across channels); a rating supersedes its transaction's level-0 records; an unsolicited
  * press soon after another on the same device is flagged misuse.
  */
 export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptions): CommitResult {
@@ -93,7 +102,7 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
   const record: Evaluation = { ...input, flags: [...input.flags] };
   const receivedMs = Date.parse(record.receivedAt);
 
-  if (!record.txnId && record.channel === 'evaluator' && record.windowId) {
+  if (!record.txnId && record.level > 0 && record.channel === 'evaluator' && record.windowId) {
     const open = stmt(
       db,
         `SELECT txn_id, matter_code, matter_name, staff_id, staff_name, done_at FROM transactions
@@ -125,11 +134,13 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
     if (recent && !record.flags.includes('misuse')) record.flags.push('misuse');
   }
 
-  const rated = record.level > 0 && record.txnId && (txn?.rated_by || isRated(db, record.txnId));
+  const rated = !!record.txnId && !!(txn?.rated_by || isRated(db, record.txnId));
   insert(db, record, rated ? 'refused' : 'accepted', rated ? 'already-evaluated' : null);
   if (rated) return { status: 'refused', reason: 'already-evaluated', record };
   if (record.level > 0 && record.txnId) {
     stmt(db, 'UPDATE transactions SET rated_by = ? WHERE txn_id = ?').run(record.id, record.txnId);
+    // its prompt's timeout, if one was recorded, is superseded: kept for audit, never counted
+    stmt(db, `UPDATE evaluations INDEXED BY evaluations_txn SET superseded_by = ? WHERE txn_id = ? AND level = 0 AND superseded_by IS NULL`).run(record.id, record.txnId);
   }
   return { status: 'ok', record };
 }
@@ -143,14 +154,15 @@ function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: 
   stmt(
     db,
     `INSERT INTO evaluations (id, channel, level, reasons, comment, contact, txn_id, matter_code, matter_name, window_id, staff_id,
-       staff_name, origin, evaluated_at, received_at, device_id, fw_version, prompt_ms, flags, status, refusal, sync_state)
+       staff_name, origin, evaluated_at, received_at, device_id, fw_version, prompt_ms, flags, status, refusal, sync_state,
+       consent, rating_no, follow_up_of)
      VALUES (@id, @channel, @level, @reasons, @comment, @contact, @txnId, @matterCode, @matterName, @windowId, @staffId,
-       @staffName, @origin, @evaluatedAt, @receivedAt, @deviceId, @fwVersion, @promptMs, @flags, @status, @refusal, @syncState)`,
+       @staffName, @origin, @evaluatedAt, @receivedAt, @deviceId, @fwVersion, @promptMs, @flags, @status, @refusal, @syncState,
+       @consentFlag, @ratingNo, @followUpOf)`,
   ).run({
     ...e,
     reasons: JSON.stringify(e.reasons),
     flags: JSON.stringify(e.flags),
-    contact: e.contact ?? null,
     txnId: e.txnId || null,
     matterCode: e.matterCode ?? null,
     matterName: e.matterName ?? null,
@@ -158,10 +170,29 @@ function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: 
     staffId: e.staffId ?? null,
     staffName: e.staffName ?? null,
     promptMs: e.promptMs ?? null,
+    // a contact is kept only with the citizen's consent (PROTOCOL 4)
+    contact: e.consent ? (e.contact ?? null) : null,
+    consentFlag: e.consent ? 1 : 0,
+    ratingNo: e.ratingNo ?? 1,
+    followUpOf: e.followUpOf ?? null,
     status,
     refusal,
     syncState: status === 'refused' ? 'local' : 'pending',
   });
+}
+
+/** A transaction as the hub recorded it from the queue system. */
+export interface TransactionRecord {
+  txnId: string;
+  windowId: string;
+  state: 'started' | 'done' | 'cancelled';
+  staffId: string | null;
+  staffName: string | null;
+  ratedBy: string | null;
+}
+
+export function findTransaction(db: Db, txnId: string): TransactionRecord | undefined {
+  return stmt(db, 'SELECT txn_id AS txnId, window_id AS windowId, state, staff_id AS staffId, staff_name AS staffName, rated_by AS ratedBy FROM transactions WHERE txn_id = ?').get(txnId) as TransactionRecord | undefined;
 }
 
 /** Opens, completes or cancels a transaction (一事一评) for a window. */
@@ -213,7 +244,7 @@ export function stats(db: Db, options: { from: string; to: string; by: StatGroup
   const rows = db
     .prepare(
       `SELECT ${column} AS key, ${nameColumn} AS name, level, (flags LIKE '%"misuse"%') AS misuse, COUNT(*) AS n
-       FROM evaluations WHERE status = 'accepted' AND evaluated_at >= ? AND evaluated_at < ?
+       FROM evaluations WHERE status = 'accepted' AND superseded_by IS NULL AND evaluated_at >= ? AND evaluated_at < ?
        GROUP BY ${column}, level, misuse`,
     )
     .all(options.from, options.to) as { key: string | null; name: string | null; level: number; misuse: number; n: number }[];
@@ -243,7 +274,8 @@ export type ExportFormat = 'csv' | 'json' | 'gb39046';
 
 /** Accepted evaluations in a range, for the CLI and API export (PROTOCOL 4.2). */
 export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: string; to: string; format: ExportFormat }): string {
-  const rows = (db.prepare(`SELECT * FROM evaluations WHERE status = 'accepted' AND evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, id`).all(options.from, options.to) as EvaluationRow[]).map((r) =>
+  // a superseded level 0 is kept for audit, never exported (PROTOCOL 1.3)
+  const rows = (db.prepare(`SELECT * FROM evaluations WHERE status = 'accepted' AND superseded_by IS NULL AND evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, id`).all(options.from, options.to) as EvaluationRow[]).map((r) =>
     rowToEvaluation(r, hall),
   );
   switch (options.format) {
@@ -257,7 +289,8 @@ export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: s
       );
     }
     case 'gb39046':
-      return toCsv(NATIONAL_COLUMNS, rows.map(toNationalRow));
+      // PROTOCOL 4.2: misuse-flagged records stay out of the national export
+      return toCsv(NATIONAL_COLUMNS, rows.filter((e) => !e.flags.includes('misuse')).map(toNationalRow));
     default:
       options.format satisfies never;
       return '';

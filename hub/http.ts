@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { DUTY_NAMES, HANDLING_STEPS, describeIssue, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
+import { DEVICE_ID_RULE, DUTY_NAMES, HANDLING_STEPS, describeIssue, isValidDeviceId, utf8Bytes, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
 import { deviceSettingsSchema } from '../protocol/schemas.js';
 import type { ExportFormat } from './evaluations.js';
 import type { Logger } from './log.js';
@@ -42,7 +42,7 @@ export class HttpError extends Error {
 const serviceBody = z
   .object({
     event: z.enum(Object.values(SERVICE_EVENT_NAMES)),
-    txnId: z.string().min(1).max(64),
+    txnId: z.string().min(1).refine((t) => utf8Bytes(t) <= 64, 'at most 64 UTF-8 bytes (PROTOCOL 1.3: a txnId is refused, never cut)'),
     matterCode: z.string().max(64).optional(),
     matterName: z.string().max(128).optional(),
   })
@@ -76,29 +76,62 @@ function isoParam(url: URL, name: string, fallback: string): string {
   return new Date(ms).toISOString();
 }
 
-async function readJson(req: IncomingMessage): Promise<unknown> {
-  // Refuse a declared oversized body before reading it, so the client gets the 413.
-  if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) throw new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new HttpError(400, 'bad-json', 'request body is empty; expected JSON');
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    throw new HttpError(400, 'bad-json', `malformed JSON: ${(error as Error).message}`);
-  }
+/**
+ * Reads a JSON body of at most 64 KiB. An oversized one is answered 413 and the rest of it
+ * drained (up to a limit), so the client reads the answer instead of a reset.
+ */
+function readJson(req: IncomingMessage): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const tooLarge = () => new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
+    if (Number(req.headers['content-length'] ?? 0) > MAX_BODY_BYTES) {
+      drain(req);
+      reject(tooLarge());
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= MAX_BODY_BYTES) {
+        chunks.push(chunk);
+        return;
+      }
+      req.off('data', onData);
+      req.off('end', onEnd);
+      drain(req);
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      const text = Buffer.concat(chunks).toString('utf8');
+      if (text.trim() === '') return reject(new HttpError(400, 'bad-json', 'request body is empty; expected JSON'));
+      try {
+        resolve(JSON.parse(text));
+      } catch (error) {
+        // the position only: V8's message quotes the input, which may hold a phone number
+        const at = /position (\d+)/.exec((error as Error).message)?.[1];
+        reject(new HttpError(400, 'bad-json', `malformed JSON${at ? ` at byte ${at}` : ''}`));
+      }
+    };
+    req.on('data', onData);
+    req.on('end', onEnd);
+    req.on('error', (error) => reject(new HttpError(400, 'bad-request', `request body could not be read: ${error.message}`)));
+  });
+}
+
+/** Reads and throws away what is left of a refused body (at most 1 MiB), then lets the socket go. */
+function drain(req: IncomingMessage): void {
+  let left = 1024 * 1024;
+  req.on('data', (chunk: Buffer) => {
+    left -= chunk.length;
+    if (left < 0) req.socket.destroy();
+  });
+  req.resume();
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json; charset=utf-8'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const close = status === 413 ? { connection: 'close' } : {}; // the unread body is not worth draining
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), ...close });
+  const close = status === 413 ? { connection: 'close' } : {}; // the unread body is not worth keeping the connection for
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff', ...close });
   res.end(text);
 }
 
@@ -110,11 +143,12 @@ interface Route {
   handler: Handler;
 }
 
-export function createApi(hub: HubApi, adminToken: string) {
+export function createApi(hub: HubApi, adminToken: string, clock: { now(): number } = Date) {
   const token = Buffer.from(adminToken);
+  const throttle = new AuthThrottle(hub.log, clock);
   const isAdmin = (req: IncomingMessage) => {
     const header = req.headers.authorization ?? '';
-    const match = /^Bearer (.+)$/.exec(header);
+    const match = /^bearer +(\S+)\s*$/i.exec(header); // RFC 7235: the scheme is case-insensitive
     if (!match) return false;
     const given = Buffer.from(match[1]!);
     return given.length === token.length && timingSafeEqual(given, token);
@@ -133,7 +167,7 @@ export function createApi(hub: HubApi, adminToken: string) {
   const windowParam = (id: string) => knownWindow(decodeSegment('windowId', id));
   const deviceParam = (id: string) => {
     const d = decodeSegment('deviceId', id);
-    if (!isTopicSegment(d) || d.length > 64) throw new HttpError(400, 'invalid-field', `deviceId: ${JSON.stringify(d)} is not a device id`);
+    if (!isValidDeviceId(d)) throw new HttpError(400, 'invalid-field', `deviceId: ${JSON.stringify(d)} is not a device id: it must be ${DEVICE_ID_RULE}`);
     return d;
   };
 
@@ -272,19 +306,34 @@ export function createApi(hub: HubApi, adminToken: string) {
   ];
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://hub');
+    const url = requestUrl(req);
+    if (!url) {
+      send(res, 400, { error: { code: 'bad-request', message: 'the request path is not a path on this server' } });
+      return true;
+    }
     if (!url.pathname.startsWith('/api/')) return false;
     try {
       const matching = routes.filter((r) => r.pattern.test(url.pathname));
       if (matching.length === 0) throw new HttpError(404, 'not-found', `no route ${url.pathname}`);
       const route = matching.find((r) => r.method === req.method);
       if (!route) throw new HttpError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; try ${matching.map((r) => r.method).join(', ')}`);
-      if (route.admin && !isAdmin(req)) throw new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer {adminToken}');
+      if (route.admin) {
+        const address = req.socket.remoteAddress ?? '?';
+        const wait = throttle.waitS(address);
+        if (wait > 0) throw new HttpError(429, 'too-many-attempts', `too many wrong tokens from this address: try again in ${wait} s`);
+        if (!isAdmin(req)) {
+          throttle.failed(address);
+          throw new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer {adminToken}');
+        }
+      }
       const params = route.pattern.exec(url.pathname)!.slice(1);
       const out = await route.handler({ req, url, params });
       send(res, out.status ?? 200, out.body, out.contentType);
     } catch (error) {
-      if (error instanceof HttpError) send(res, error.status, { error: { code: error.code, message: error.message } });
+      if (error instanceof HttpError) {
+        if (error.status === 429) res.setHeader('retry-after', /in (\d+) s/.exec(error.message)?.[1] ?? '60');
+        send(res, error.status, { error: { code: error.code, message: error.message } });
+      }
       else {
         hub.log({ level: 'error', msg: 'API request failed', path: url.pathname, error: (error as Error).message });
         send(res, 500, { error: { code: 'internal', message: 'the hub could not complete this request; see its log' } });
@@ -292,6 +341,57 @@ export function createApi(hub: HubApi, adminToken: string) {
     }
     return true;
   };
+}
+
+/**
+ * Wrong tokens from one address (PROTOCOL 5 [r2]: slowed down and logged): after 5 within a
+ * minute the address waits a minute, doubling with each further burst, up to an hour; one log
+ * line per burst, never one per request.
+ */
+export class AuthThrottle {
+  private readonly addresses = new Map<string, { fails: number[]; until: number; bursts: number }>();
+
+  constructor(
+    private readonly log: Logger,
+    private readonly clock: { now(): number },
+  ) {}
+
+  /** Seconds the address must wait before trying again; 0 when it may try now. */
+  waitS(address: string): number {
+    const entry = this.addresses.get(address);
+    return entry ? Math.max(0, Math.ceil((entry.until - this.clock.now()) / 1000)) : 0;
+  }
+
+  failed(address: string): void {
+    const now = this.clock.now();
+    let entry = this.addresses.get(address);
+    if (!entry) {
+      if (this.addresses.size > 10_000) this.addresses.clear(); // a spray of addresses cannot grow this without bound
+      this.addresses.set(address, (entry = { fails: [], until: 0, bursts: 0 }));
+    }
+    entry.fails = entry.fails.filter((t) => t > now - 60_000);
+    entry.fails.push(now);
+    if (entry.fails.length < 5) return;
+    entry.bursts++;
+    entry.fails = [];
+    const waitS = Math.min(3600, 60 * 2 ** (entry.bursts - 1));
+    entry.until = now + waitS * 1000;
+    this.log({ level: 'warn', msg: 'wrong tokens: address slowed down', address, waitS, bursts: entry.bursts });
+  }
+}
+
+/**
+ * The request's URL, or undefined when it does not parse as a path on this server (`//`,
+ * `http://x`, a bad escape): an answer of its own, never an exception in a listener.
+ */
+export function requestUrl(req: IncomingMessage): URL | undefined {
+  const raw = req.url ?? '/';
+  if (!raw.startsWith('/') || raw.startsWith('//')) return undefined;
+  try {
+    return new URL(raw, 'http://hub');
+  } catch {
+    return undefined;
+  }
 }
 
 /** Midnight today in China Standard Time, as an ISO instant. */

@@ -13,7 +13,7 @@ import { DEFAULT_SETTINGS, DUTY_CODES, hallTopics, type DeviceKind, type Evaluat
 import { HallBroker } from './broker.js';
 import { isoNow, systemClock, Timers, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
-import { maskContact, type HallIdentity } from './evaluations.js';
+import { findTransaction, maskContact, type HallIdentity } from './evaluations.js';
 import { Hall } from './hall.js';
 import { recordStep } from './handling.js';
 import { createApi, type HubApi } from './http.js';
@@ -25,12 +25,36 @@ import { Outbox } from './outbox.js';
 import { servePage } from './pages.js';
 import { machinePorts, type PortOpener } from './ports.js';
 import { pairDevice, Registry, unpairDevice, type StaffOnDuty } from './registry.js';
-import { audit, Store } from './store.js';
+import { audit, lockDataDir, Store } from './store.js';
 import { PlatformSync } from './sync.js';
 import { HUB_VERSION, Views } from './views.js';
 
 export { HUB_VERSION } from './views.js';
 export type { LogEntry, Logger } from './log.js';
+
+/**
+ * Slow or half-open clients cannot lock others out: headers within 10 s, a request within
+ * 30 s, idle keep-alive 5 s, at most 1,000 connections (the systemd unit raises the file
+ * limit above it); a malformed request is answered 400 and counted in one log line a minute.
+ */
+function limitConnections(server: Server, log: Logger): void {
+  server.headersTimeout = 10_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.maxConnections = 1_000;
+  server.maxHeadersCount = 100;
+  let refused = 0;
+  let loggedAt = 0;
+  server.on('clientError', (error: Error & { code?: string }, socket) => {
+    refused++;
+    if (Date.now() - loggedAt > 60_000) {
+      loggedAt = Date.now();
+      log({ level: 'warn', msg: 'malformed HTTP requests refused', count: refused, error: error.code ?? error.message });
+    }
+    if (socket.writable && error.code !== 'ECONNRESET') socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+}
 
 export interface HubOptions {
   config: HubConfig;
@@ -60,6 +84,7 @@ export class Hub implements HubApi {
   private readonly windows: Windows;
   private readonly timers: Timers;
   private dataVersion = 0;
+  private readonly lock: { release(): void };
 
   constructor(options: HubOptions) {
     const config = (this.config = options.config);
@@ -67,6 +92,7 @@ export class Hub implements HubApi {
     const log = (this.log = options.log ?? silentLog);
     this.timers = new Timers(clock);
     this.identity = { hallId: config.hallId, areaCode: config.areaCode, deptCode: config.deptCode };
+    this.lock = lockDataDir(config.dataDir); // two hubs on one data directory would each believe they own it
     this.store = new Store({ dataDir: config.dataDir });
     const registry = (this.registry = new Registry(this.store, config, clock));
     this.hall = new Hall({ store: this.store, config, clock, setWindows: (w) => registry.setWindows(w), publishPublicConfig: (c) => this.broker?.publish(hallTopics.publicConfig(config.hallId), c, true) });
@@ -127,18 +153,25 @@ export class Hub implements HubApi {
       storageLow: () => this.ingest.storageLow,
       platform: () => this.platform,
     });
-    const api = createApi(this, config.adminToken);
+    const api = createApi(this, config.adminToken, clock);
     this.server = createServer((req, res) => {
       api(req, res)
-        .then(async (handled) => handled || (await servePage(req, res)))
+        .then(async (handled) => handled || (await servePage(req, res, log)))
         .then((handled) => {
           if (handled) return;
           res.writeHead(404, { 'content-type': 'application/json; charset=utf-8' });
-          res.end(JSON.stringify({ error: { code: 'not-found', message: `nothing at ${req.url}` } }));
+          res.end(JSON.stringify({ error: { code: 'not-found', message: 'nothing at this path' } }));
         })
-        .catch(() => res.destroy());
+        .catch((error: Error) => {
+          log({ level: 'error', msg: 'request failed', error: error.message });
+          if (res.headersSent) res.destroy();
+          else {
+            res.writeHead(500, { 'content-type': 'application/json; charset=utf-8', connection: 'close' });
+            res.end(JSON.stringify({ error: { code: 'internal', message: 'the hub could not complete this request; see its log' } }));
+          }
+        });
     });
-    this.server.requestTimeout = 30_000;
+    limitConnections(this.server, log);
   }
 
   get port(): number {
@@ -156,19 +189,20 @@ export class Hub implements HubApi {
     this.broker = await HallBroker.create(this.server, {
       hallId: config.hallId,
       checkTablet: (id, token) => registry.tabletToken(id, token),
-      tabletEvaluation: (tabletId, message) => {
-        const windowId = message.windowId ?? registry.device(tabletId)?.windowId ?? null;
-        const staff = windowId ? registry.staffAt(windowId) : undefined;
-        return this.ingest.fromTablet(evaluationFromTablet({ hall: this.identity, tabletId, message, windowId, staff, receivedAt: isoNow(this.clock) }));
-      },
+      tabletEvaluation: (tabletId, message) =>
+        this.ingest.fromTablet(tabletId, message, () => {
+          const windowId = registry.tabletWindow(tabletId);
+          const transaction = message.txnId ? this.store.read((db) => findTransaction(db, message.txnId!)) : undefined;
+          return evaluationFromTablet({ hall: this.identity, tabletId, message, windowId, staff: windowId ? registry.staffAt(windowId) : undefined, transaction, receivedAt: isoNow(this.clock) });
+        }),
       checkDashboard: (password) => {
         const a = Buffer.from(password);
         const b = Buffer.from(config.adminToken);
         return a.length === b.length && timingSafeEqual(a, b);
       },
-      suggestion: async (tabletId, text, contact) => {
+      suggestion: async (tabletId, text) => {
         const at = isoNow(this.clock);
-        await this.store.submit((db) => db.prepare('INSERT INTO suggestions (tablet_id, text, contact, at) VALUES (?, ?, ?, ?)').run(tabletId, text, contact, at));
+        await this.store.submit((db) => db.prepare('INSERT INTO suggestions (tablet_id, text, at) VALUES (?, ?, ?)').run(tabletId, text, at));
         log({ level: 'info', msg: 'suggestion received', tabletId });
         this.broker.publish(hallTopics.dashboard(config.hallId, 'suggestion'), { tabletId, text, at }, false);
       },
@@ -224,6 +258,7 @@ export class Hub implements HubApi {
       this.server.closeAllConnections();
     });
     this.store.close();
+    this.lock.release();
     this.log({ level: 'info', msg: 'hub stopped' });
   }
 
@@ -244,6 +279,8 @@ export class Hub implements HubApi {
   async pair(deviceId: string, windowId: string, actor: string, kind?: DeviceKind): Promise<{ kind: DeviceKind; token?: string }> {
     const result = await this.store.submit((db) => pairDevice(db, deviceId, windowId, actor, kind));
     this.afterPairingChange();
+    // a tablet paired again gets a new token: the session of the old one ends now
+    if (result.kind === 'tablet') this.broker.disconnectTablet(deviceId);
     this.log({ level: 'info', msg: 'paired', actor, deviceId, windowId, kind: result.kind });
     return result;
   }
@@ -251,6 +288,7 @@ export class Hub implements HubApi {
   async unpair(deviceId: string, actor: string): Promise<boolean> {
     const changed = await this.store.submit((db) => unpairDevice(db, deviceId, actor));
     this.afterPairingChange();
+    if (changed) this.broker.disconnectTablet(deviceId);
     return changed;
   }
 
@@ -278,7 +316,7 @@ export class Hub implements HubApi {
   private committed(record: Evaluation): void {
     this.platform?.pump();
     this.broker?.publish(hallTopics.dashboard(this.config.hallId, 'evaluation'), { ...record, contact: maskContact(record.contact), ...this.hall.deadlineOf(record) }, false);
-    if (record.txnId && record.level > 0 && record.windowId) this.windows.withdrawOffer(record.windowId);
+    if (record.txnId && record.level > 0 && record.windowId) this.windows.rated(record.windowId, record.txnId, record.channel);
   }
 
   private async applyPushedConfig(config: Parameters<Hall['applyPushed']>[0]): Promise<void> {
@@ -304,12 +342,28 @@ export class Hub implements HubApi {
     this.afterPairingChange();
   }
 
-  /** Deletes confirmed evaluations past the retention; never anything unsynced. */
+  /**
+   * Retention: confirmed evaluations past `storage.retentionDays` (never anything unsynced), and
+   * what else the hub keeps about people and devices past it (rejected payloads, suggestions,
+   * device events); evaluators that said HELLO but were never paired, after a day unseen.
+   */
   private prune(): void {
-    const cutoff = new Date(this.clock.now() - this.config.storage.retentionDays * 86_400_000).toISOString();
+    const now = this.clock.now();
+    const cutoff = new Date(now - this.config.storage.retentionDays * 86_400_000).toISOString();
     void this.store
-      .submit((db) => db.prepare(`DELETE FROM evaluations WHERE sync_state = 'confirmed' AND confirmed_at < ?`).run(cutoff).changes)
+      .submit((db) => {
+        const evaluations = db.prepare(`DELETE FROM evaluations WHERE sync_state = 'confirmed' AND confirmed_at < ?`).run(cutoff).changes;
+        db.prepare('DELETE FROM rejections WHERE last_at < ?').run(cutoff);
+        db.prepare('DELETE FROM suggestions WHERE at < ?').run(cutoff);
+        db.prepare('DELETE FROM device_events WHERE at < ?').run(cutoff);
+        return evaluations;
+      })
       .then((n) => n > 0 && this.log({ level: 'info', msg: 'pruned confirmed evaluations past retention', count: n }))
       .catch(() => {});
+    void this.registry
+      .expirePending(new Date(now - 86_400_000).toISOString())
+      .then((n) => n > 0 && this.log({ level: 'info', msg: 'forgot pending devices unseen for a day', count: n }))
+      .catch(() => {});
   }
+
 }

@@ -9,7 +9,7 @@ import { statfsSync } from 'node:fs';
 import { AckReason, AckStatus, ORIGIN_NAMES, PayloadError, type Eval, type Evaluation, type Event, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
 import { parsePayload } from '../protocol/schemas.js';
 import { isoNow, type Clock } from './clock.js';
-import { commitEvaluation, type CommitResult, type HallIdentity } from './evaluations.js';
+import { commitEvaluation, type CommitResult, type HallIdentity, type TransactionRecord } from './evaluations.js';
 import type { AckDecision } from './link.js';
 import type { Logger } from './log.js';
 import type { StaffOnDuty } from './registry.js';
@@ -58,9 +58,33 @@ export function evaluationFromEval(input: {
   });
 }
 
-/** A tablet's evaluation as an evaluation record. */
-export function evaluationFromTablet(input: { hall: HallIdentity; tabletId: string; message: TabletEvaluation; windowId: string | null; staff: StaffOnDuty | undefined; receivedAt: string }): Evaluation {
-  const { message: e, staff } = input;
+/**
+ * A tablet's evaluation as an evaluation record, or why it is refused. Never trust the tablet
+ * for what the hub knows: the window is the tablet's pairing, the transaction must be one the
+ * hub offered at that window, and who served comes from the transaction (or the duty roster);
+ * a tablet naming another window, clerk or transaction is refused with the reason.
+ */
+export function evaluationFromTablet(input: {
+  hall: HallIdentity;
+  tabletId: string;
+  message: TabletEvaluation;
+  /** The tablet's pairing. */
+  windowId: string | null;
+  staff: StaffOnDuty | undefined;
+  /** The transaction the message names, as the hub recorded it. */
+  transaction: TransactionRecord | undefined;
+  receivedAt: string;
+}): Evaluation | { refused: string } {
+  const { message: e, windowId, transaction } = input;
+  if (!windowId) return { refused: 'not-paired: this tablet is not paired to a window' };
+  if (e.windowId && e.windowId !== windowId) return { refused: `window-mismatch: this tablet is paired to ${windowId}, not ${e.windowId}` };
+  let served = servedBy(input.staff);
+  if (e.txnId) {
+    if (!transaction || transaction.windowId !== windowId) return { refused: `unknown-transaction: ${windowId} was not offered transaction ${e.txnId}` };
+    if (transaction.state === 'cancelled') return { refused: `unknown-transaction: transaction ${e.txnId} was cancelled` };
+    served = { staffId: transaction.staffId, staffName: transaction.staffName };
+  }
+  if (e.staffId && e.staffId !== served.staffId) return { refused: `staff-mismatch: ${served.staffId ?? 'nobody'} served at ${windowId}, not ${e.staffId}` };
   return {
     id: e.id,
     ...input.hall,
@@ -68,13 +92,12 @@ export function evaluationFromTablet(input: { hall: HallIdentity; tabletId: stri
     level: e.level,
     reasons: e.reasons,
     comment: e.comment,
-    contact: e.contact ?? null,
+    contact: e.consent ? (e.contact ?? null) : null,
     txnId: e.txnId ?? null,
     matterCode: null,
     matterName: null,
-    windowId: input.windowId,
-    staffId: e.staffId ?? servedBy(staff).staffId,
-    staffName: servedBy(staff).staffName,
+    windowId,
+    ...served,
     origin: 'tablet',
     evaluatedAt: new Date(Date.parse(e.evaluatedAt)).toISOString(),
     receivedAt: input.receivedAt,
@@ -82,6 +105,9 @@ export function evaluationFromTablet(input: { hall: HallIdentity; tabletId: stri
     fwVersion: '',
     promptMs: null,
     flags: [],
+    consent: e.consent === true,
+    ratingNo: 1,
+    followUpOf: null,
   };
 }
 
@@ -159,8 +185,14 @@ export class Ingest {
   }
 
   /** Commits a tablet's evaluation; throws while storage is low (no PUBACK: the tablet keeps it). */
-  async fromTablet(record: Evaluation): Promise<TabletAck> {
+  async fromTablet(tabletId: string, message: TabletEvaluation, build: () => Evaluation | { refused: string }): Promise<TabletAck> {
     if (this.storageLow) throw new Error('hub storage is below its free-space floor');
+    const record = build();
+    if ('refused' in record) {
+      // kept for audit (PROTOCOL 1.3), without the contact
+      await this.reject(tabletId, { ...message, contact: message.contact ? '(withheld)' : null }, record.refused);
+      return { id: message.id, status: 'rejected', reason: record.refused };
+    }
     const ack = acksFor(await this.commit(record));
     return ack.reason ? { id: record.id, status: ack.status, reason: ack.reason } : { id: record.id, status: ack.status };
   }

@@ -57,6 +57,11 @@ export interface LinkDeps {
   now(): number;
   /** Timers (the 100 ms link tick). Default: the system clock. */
   clock?: Clock;
+  /**
+   * PROTOCOL 1.3 [r2]: may this port welcome `deviceId`? A description of the conflict (the
+   * device is already online on another port) when not; the device then gets no WELCOME.
+   */
+  conflict?(deviceId: string): string | undefined;
 }
 
 export interface LinkEvents {
@@ -86,6 +91,8 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private closed = false;
   /** Start the next frame with a lone 0x00: the device's decoder is waiting to resynchronise. */
   private resync = true;
+  /** The port where this link's device id is already online, if its HELLO was refused for that. */
+  conflictWith: string | undefined;
   /** Counts HELLOs: an answer computed for an older session is not sent in a newer one. */
   private sessionNo = 0;
 
@@ -258,6 +265,15 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private welcome(hello: Hello): void {
     const pairing = this.deps.pairing(hello.deviceId);
     if (!pairing) return;
+    const conflict = this.deps.conflict?.(hello.deviceId);
+    if (conflict) {
+      // Never take over the first device's session or counters: no WELCOME, and its reliable
+      // messages get ACK 2/3, so it keeps every press until the conflict is resolved.
+      if (this.conflictWith !== conflict) this.emit('log', { level: 'error', msg: 'device id already online on another port: refused', deviceId: hello.deviceId, port: this.transport.name, other: conflict });
+      this.conflictWith = conflict;
+      return;
+    }
+    this.conflictWith = undefined;
     this.welcomed = true;
     this.send({ type: 'WELCOME', hubTime: this.deps.now(), windowId: pairing.windowId, windowName: pairing.windowName, settings: pairing.settings });
     this.send({ type: 'PING', senderTime: this.deps.now() }); // measure the clock offset early

@@ -27,9 +27,50 @@ export interface LinksDeps {
   discoveryIntervalMs?: number;
 }
 
+/**
+ * HELLOs of one port (DESIGN "Hub": a bad device affects its own link only): a device repeats
+ * HELLO every 2 s until welcomed, which is recorded at most every 30 s; new device ids are
+ * taken at most 3 a minute. The rest are dropped and counted, one log line per burst.
+ */
+export class HelloGate {
+  private readonly lastRecorded = new Map<string, number>();
+  private newIds: number[] = [];
+  private dropped = 0;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly burst: (dropped: number) => void,
+  ) {}
+
+  admit(deviceId: string): boolean {
+    const now = this.clock.now();
+    const last = this.lastRecorded.get(deviceId);
+    if (last !== undefined) {
+      if (now - last < 30_000) return false; // already recorded: the session goes on regardless
+      this.lastRecorded.set(deviceId, now);
+      return true;
+    }
+    this.newIds = this.newIds.filter((t) => t > now - 60_000);
+    if (this.newIds.length >= 3) {
+      if (this.dropped++ === 0) this.burst(1);
+      return false;
+    }
+    if (this.dropped > 0) {
+      this.burst(this.dropped);
+      this.dropped = 0;
+    }
+    this.newIds.push(now);
+    if (this.lastRecorded.size > 64) this.lastRecorded.clear();
+    this.lastRecorded.set(deviceId, now);
+    return true;
+  }
+}
+
 /** A link's counters as the technician sees them. */
 export interface LinkSummary {
   online: boolean;
+  /** The port where this device id is already online, if this port's device was refused for it. */
+  conflictWith?: string;
   linkErrors: number;
   link: { framesIn: number; framesOut: number; drops: DeviceLink['stats']['drops']; refused: number; retransmits: number };
 }
@@ -90,11 +131,14 @@ export class Links {
       event: this.deps.event,
       now: () => this.deps.clock.now(),
       clock: this.deps.clock,
+      conflict: (deviceId) => [...this.ports].find(([, other]) => other !== link && other.deviceId === deviceId && other.isWelcomed && other.isOnline)?.[0],
     });
+    const gate = new HelloGate(this.deps.clock, (dropped) => log({ level: 'warn', msg: 'HELLO flood: new device ids ignored on this port', port: key, dropped }));
     this.ports.set(key, link);
     this.links.add(link);
     link.on('log', (entry) => log({ ...entry, port: key }));
     link.on('hello', (hello) => {
+      if (!gate.admit(hello.deviceId)) return; // a flood of fresh ids: not recorded, not logged one by one
       log({ level: 'info', msg: 'device hello', port: key, deviceId: hello.deviceId, fwVersion: hello.fwVersion, queued: hello.queued, paired: !!this.deps.pairing(hello.deviceId) });
       this.deps.hello(link, hello);
     });
@@ -132,7 +176,8 @@ export class Links {
     if (!link) return undefined;
     const s = link.stats;
     const linkErrors = Object.entries(s.drops).reduce((n, [reason, count]) => (reason === 'resync' ? n : n + count), 0) + s.refused;
-    return { online: link.isOnline, linkErrors, link: { framesIn: s.framesIn, framesOut: s.framesOut, drops: s.drops, refused: s.refused, retransmits: s.retransmits } };
+    const conflict = [...this.links].find((l) => l.deviceId === deviceId && l.conflictWith)?.conflictWith;
+    return { online: link.isOnline, ...(conflict ? { conflictWith: conflict } : {}), linkErrors, link: { framesIn: s.framesIn, framesOut: s.framesOut, drops: s.drops, refused: s.refused, retransmits: s.retransmits } };
   }
 
   async close(): Promise<void> {

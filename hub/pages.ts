@@ -9,6 +9,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { build } from 'esbuild';
+import type { Logger } from './log.js';
+import { requestUrl } from './http.js';
 
 const ROOT = new URL('../kiosk-ui/pages/', import.meta.url).pathname;
 const PAGES: Record<string, string> = { '/tablet': 'tablet.html', '/dashboard': 'dashboard.html', '/tech': 'technician.html' };
@@ -44,22 +46,31 @@ function send(res: ServerResponse, status: number, type: string, body: string | 
     'cache-control': 'no-cache',
     'x-content-type-options': 'nosniff',
     'referrer-policy': 'no-referrer',
+    // the staff pages keep a token: no other site may frame them (clickjacking)
+    'x-frame-options': 'DENY',
+    'content-security-policy': "frame-ancestors 'none'",
   });
   res.end(body);
 }
 
 /** Serves a page or asset; false when the path is not one of ours. */
-export async function servePage(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+export async function servePage(req: IncomingMessage, res: ServerResponse, log: Logger = () => {}): Promise<boolean> {
   if (req.method !== 'GET' && req.method !== 'HEAD') return false;
-  const path = new URL(req.url ?? '/', 'http://hub').pathname;
+  const path = requestUrl(req)?.pathname;
+  if (!path) return false;
   if (path === '/') {
     res.writeHead(302, { location: '/tablet' });
     res.end();
     return true;
   }
-  const page = PAGES[path];
+  const page = Object.hasOwn(PAGES, path) ? PAGES[path] : undefined;
   if (page) {
-    send(res, 200, 'text/html; charset=utf-8', await readFile(join(ROOT, page)));
+    try {
+      send(res, 200, 'text/html; charset=utf-8', await readFile(join(ROOT, page)));
+    } catch (error) {
+      log({ level: 'error', msg: 'page cannot be served', path, error: (error as Error).message });
+      send(res, 500, 'text/plain; charset=utf-8', 'this page cannot be shown; the hub log says why');
+    }
     return true;
   }
   const asset = /^\/assets\/([a-z-]+)\.(js|css)$/.exec(path);
@@ -68,8 +79,13 @@ export async function servePage(req: IncomingMessage, res: ServerResponse): Prom
     try {
       if (ext === 'css') send(res, 200, 'text/css; charset=utf-8', await readFile(join(ROOT, `${name}.css`)));
       else send(res, 200, 'text/javascript; charset=utf-8', await bundle(name!));
-    } catch {
-      send(res, 404, 'text/plain; charset=utf-8', `no asset ${path}`);
+    } catch (error) {
+      const missing = (error as NodeJS.ErrnoException).code === 'ENOENT' || /Could not resolve/.test((error as Error).message);
+      if (missing) send(res, 404, 'text/plain; charset=utf-8', `no asset ${path}`);
+      else {
+        log({ level: 'error', msg: 'asset cannot be served', path, error: (error as Error).message.split('\n')[0] });
+        send(res, 500, 'text/plain; charset=utf-8', 'this asset cannot be served; the hub log says why');
+      }
     }
     return true;
   }

@@ -4,7 +4,7 @@ import { parseConfig } from './config.js';
 import { discoverHid, discoverSerial } from './ports.js';
 import { requireCommand } from '../simulators/pty.js';
 
-const config = parseConfig({ hallId: 'H', adminToken: 'change-me-now' });
+const config = parseConfig({ hallId: 'H', adminToken: 'hall-test-token-7f3a9c' });
 
 describe('USB discovery', () => {
   it('lists serial ports through serialport (needs udevadm from Debian udev)', async () => {

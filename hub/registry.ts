@@ -3,7 +3,7 @@
  * memory. Every change made by a person (API, CLI, configuration) is audited.
  */
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import { DEFAULT_SETTINGS, type DeviceKind, type DutyName, type Hello, type Settings } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, DEVICE_ID_RULE, isValidDeviceId, type DeviceKind, type DutyName, type Hello, type Settings } from '../protocol/index.js';
 import { parsePayload } from '../protocol/schemas.js';
 import { isoNow, systemClock, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
@@ -67,6 +67,12 @@ const fromRow = (r: DeviceRow): DeviceRecord => ({
   tokenHash: r.token_hash,
 });
 
+/** A pairing refused for what it names (an id that is not a device id). */
+export class PairingError extends Error {
+  override readonly name = 'PairingError';
+  readonly code = 'invalid-device-id' as const;
+}
+
 export function hashToken(token: string): string {
   return createHash('sha256').update(token).digest('hex');
 }
@@ -81,6 +87,8 @@ export function readDevices(db: Db): DeviceRecord[] {
  * fresh token, returned once and stored only as a hash.
  */
 export function pairDevice(db: Db, deviceId: string, windowId: string, actor: string, kind?: DeviceKind): { kind: DeviceKind; token?: string } {
+  // the one check of an id, whoever pairs (API, CLI, configuration): a tablet id becomes an MQTT topic segment and ACL
+  if (!isValidDeviceId(deviceId)) throw new PairingError(`"${deviceId}" is not a device id: it must be ${DEVICE_ID_RULE}`);
   const existing = db.prepare('SELECT kind FROM devices WHERE device_id = ?').get(deviceId) as { kind: DeviceKind } | undefined;
   const resolved: DeviceKind = kind ?? existing?.kind ?? 'tablet';
   // One evaluator per window: pairing a new one unpairs the previous.
@@ -167,6 +175,12 @@ export class Registry {
     return [...this.devices.values()].filter((d) => d.kind === 'tablet' && d.paired && d.windowId === windowId);
   }
 
+  /** The window a paired tablet serves, or null. */
+  tabletWindow(tabletId: string): string | null {
+    const d = this.devices.get(tabletId);
+    return d && d.kind === 'tablet' && d.paired ? d.windowId : null;
+  }
+
   /** Checks a tablet's token in constant time. */
   tabletToken(tabletId: string, token: string): boolean {
     const d = this.devices.get(tabletId);
@@ -208,7 +222,23 @@ export class Registry {
       ).run(hello.deviceId, hello.model, hello.fwVersion, now, now, hello.bootCount);
       if (autoWindow) pairDevice(db, hello.deviceId, autoWindow, 'auto-pair', 'evaluator');
     });
-    this.reload();
+    if (autoWindow) {
+      this.reload();
+      return;
+    }
+    // one row changed: update it in memory, not a reload of every device (a HELLO flood costs little)
+    if (known) Object.assign(known, { model: hello.model, fwVersion: hello.fwVersion, lastSeenAt: now, firstSeenAt: known.firstSeenAt ?? now });
+    else {
+      const row = this.store.read((db) => db.prepare('SELECT * FROM devices WHERE device_id = ?').get(hello.deviceId)) as DeviceRow | undefined;
+      if (row) this.devices.set(hello.deviceId, fromRow(row));
+    }
+  }
+
+  /** Forgets evaluators that said HELLO but were never paired and have not been seen since `before`. */
+  async expirePending(before: string): Promise<number> {
+    const n = await this.store.submit((db) => db.prepare(`DELETE FROM devices WHERE paired = 0 AND window_id IS NULL AND token_hash IS NULL AND settings IS NULL AND last_seen_at < ?`).run(before).changes);
+    if (n > 0) this.reload();
+    return n;
   }
 
   async setDeviceSettings(deviceId: string, settings: Settings, actor: string): Promise<void> {

@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { StoreError } from '../protocol/index.js';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 export { StoreError };
@@ -164,9 +164,54 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE evaluations RENAME COLUMN urgent TO dissatisfied;
   `,
+  // 6: revision 2 of the record (consent, 评价次数, the rating followed up), and a level-0 record
+  // superseded by a later rating of its transaction (kept for audit, out of counts and export)
+  `
+  ALTER TABLE evaluations ADD COLUMN consent INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE evaluations ADD COLUMN rating_no INTEGER NOT NULL DEFAULT 1;
+  ALTER TABLE evaluations ADD COLUMN follow_up_of TEXT;
+  ALTER TABLE evaluations ADD COLUMN superseded_by TEXT;
+  CREATE INDEX evaluations_txn ON evaluations (txn_id) WHERE txn_id IS NOT NULL;
+  UPDATE suggestions SET contact = NULL; -- a suggestion is anonymous: no number was consented to
+  `,
 ];
 
 export type Db = Database.Database;
+
+/**
+ * One hub per data directory: `hub.lock` holds the running hub's pid. A lock left by a hub
+ * that died (kill -9, a power cut) is taken over; one held by a live process is refused.
+ * The technician CLI reads and writes through SQLite without it (SQLite serialises writers).
+ */
+export function lockDataDir(dataDir: string): { release(): void } {
+  mkdirSync(dataDir, { recursive: true });
+  const path = join(dataDir, 'hub.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, `${process.pid}\n`);
+      closeSync(fd);
+      return { release: () => rmSync(path, { force: true }) };
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('unavailable', `cannot lock ${dataDir}: ${(error as Error).message}`);
+      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
+        throw new StoreError('locked', `another hub (pid ${pid}) is using ${dataDir}; stop it first (or remove ${path} if no hub runs)`);
+      }
+      rmSync(path, { force: true }); // left by a hub that is gone
+    }
+  }
+  throw new StoreError('locked', `cannot lock ${dataDir}: ${path} keeps coming back`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 
 export interface StoreOptions {
   /** Directory of `hub.sqlite`. */

@@ -35,7 +35,8 @@ export class Views {
     const sync = this.syncStatus();
     const devices = this.devices();
     return {
-      ok: true,
+      // not ok while the hub cannot take ratings (its disk is nearly full)
+      ok: !this.deps.storageLow(),
       hallId: this.deps.identity.hallId,
       version: HUB_VERSION,
       uptimeS: Math.round((this.deps.clock.now() - this.deps.startedAt) / 1000),
@@ -63,6 +64,7 @@ export class Views {
         linkErrors: link?.linkErrors ?? 0,
         ...(d.kind === 'evaluator' ? { settings: d.settings } : {}),
         ...(link ? { link: link.link } : {}),
+        ...(link?.conflictWith ? { conflict: link.conflictWith } : {}),
       };
     });
   }

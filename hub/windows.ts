@@ -4,7 +4,7 @@
  * (their retained `session`); the clerk on duty is told to the evaluator (STAFF). A rated
  * transaction is withdrawn from the window's tablets.
  */
-import { Duty, DUTY_CODES, SERVICE_EVENT_CODES, hallTopics, type Message, type ServiceEventName, type TabletSession } from '../protocol/index.js';
+import { Duty, DUTY_CODES, SERVICE_EVENT_CODES, hallTopics, type Channel, type Message, type ServiceEventName, type TabletSession } from '../protocol/index.js';
 import { isoNow, type Clock } from './clock.js';
 import { recordService } from './evaluations.js';
 import type { Logger } from './log.js';
@@ -55,9 +55,16 @@ export class Windows {
     if (evaluator) this.deps.sendToDevice(evaluator.deviceId, { type: 'STAFF', duty: DUTY_CODES[staff.duty] ?? Duty.SIGNED_OUT, staffId: staff.staffId, staffName: staff.staffName, staffTitle: staff.staffTitle });
   }
 
-  /** The window's transaction is rated: its tablets stop offering it. */
-  withdrawOffer(windowId: string): void {
+  /**
+   * A transaction of the window is rated: its tablets stop offering it and, when the rating
+   * came from another channel, the evaluator stops prompting for it (PROTOCOL 1.3: SERVICE
+   * cancelled; a device not prompting for that txnId ignores it).
+   */
+  rated(windowId: string, txnId: string, channel: Channel): void {
     this.offerToTablets(windowId, {});
+    if (channel === 'evaluator') return;
+    const evaluator = this.deps.registry.evaluatorAt(windowId);
+    if (evaluator) this.deps.sendToDevice(evaluator.deviceId, { type: 'SERVICE', event: SERVICE_EVENT_CODES.cancelled, txnId, matterCode: '', matterName: '' });
   }
 
   private offerToTablets(windowId: string, session: TabletSession): void {

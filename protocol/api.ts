@@ -63,6 +63,11 @@ export interface DeviceListItem {
   settings?: Settings | null;
   /** Evaluators with an open port only. */
   link?: LinkCounters;
+  /**
+   * [r2] A second device said HELLO with this id while it was online on another port: the port
+   * of the first. The second gets no WELCOME (PROTOCOL 1.3) until the technician resolves it.
+   */
+  conflict?: string;
 }
 
 /** `GET /api/devices`. */

@@ -180,14 +180,24 @@ export const MAX_BATCH_BYTES = 256 * 1024;
 /** PROTOCOL 4: `comment` is at most 500 characters (code points, not UTF-16 units). */
 export const MAX_COMMENT_CHARS = 500;
 
-/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: printable ASCII source id, then a counter from 1. */
+/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: the source id, then a counter from 1. */
 export const EVALUATION_ID = new RegExp(`^[\\x20-\\x7e]{1,${MAX_DEVICE_ID_BYTES}}-[1-9][0-9]{0,9}$`);
+
+/** Every mainland mobile number in a text replaced by `1**********` (for what is kept for audit). */
+export function withoutPhoneNumbers(text: string): string {
+  return text.replace(/1[3-9][0-9]{9}/g, '1**********');
+}
+
+/** UTF-8 bytes of a string: the wire's `str` limit counts bytes, not characters (PROTOCOL 1.3). */
+export function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
 
 /** A mainland China mobile number (11 digits, 1[3-9]...), the only call-back contact accepted. */
 export const MOBILE_PHONE = /^1[3-9][0-9]{9}$/;
 
-/** PROTOCOL 4 `channel`. */
-export const CHANNELS = ['evaluator', 'tablet'] as const;
+/** PROTOCOL 4 `channel`: the counter device, the tablet, and (revision 2) the QR code, SMS and telephone follow-ups. */
+export const CHANNELS = ['evaluator', 'tablet', 'qr', 'sms', 'phone'] as const;
 export type Channel = (typeof CHANNELS)[number];
 /** PROTOCOL 4 `origin`: the three of EVAL.origin by name (`ORIGIN_NAMES`), and `tablet`. */
 export const ORIGINS = ['prompted', 'invited', 'unsolicited', 'tablet'] as const;

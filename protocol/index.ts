@@ -54,6 +54,8 @@ export {
   isDissatisfied,
   messageName,
   ownKey,
+  utf8Bytes,
+  withoutPhoneNumbers,
 } from './constants.js';
 export type { AckStatusName, Channel, DeviceStateName, DutyName, EvalOriginName, HandlingStepName, MessageName, OriginName, ServiceEventName } from './constants.js';
 
@@ -82,7 +84,7 @@ export type { DecoderOutput, DecoderStats, DropReason, Frame, FrameDecoderOption
 
 export { HID_MAX_SLICE, HID_REPORT_BYTES, HID_USAGE_PAGE, packReports, unpackReport, withReportId } from './hid.js';
 
-export { LAYOUTS, decodeMessage, decodePayload, encodeMessage, encodePayload, isValidDeviceId, messageFromJson, packetToJson, truncateUtf8 } from './messages.js';
+export { DEVICE_ID_RULE, LAYOUTS, decodeMessage, decodePayload, encodeMessage, encodePayload, isValidDeviceId, messageFromJson, packetToJson, truncateUtf8 } from './messages.js';
 export type {
   Ack,
   Eval,

@@ -53,6 +53,9 @@ export function gbCodeToLevel(code: string): number {
 export const NATIONAL_CHANNEL: Readonly<Record<Evaluation['channel'], string>> = {
   evaluator: '政务大厅其他终端',
   tablet: '政务大厅平板电脑',
+  qr: '二维码',
+  sms: '短信',
+  phone: '电话',
 };
 
 /** The columns of GB/T 39046-2020 Table 9 (政务服务绩效评价) that the hub exports, in order. */
@@ -74,14 +77,14 @@ export function toCstStamp(iso: string): string {
  * One row of the national export (PROTOCOL 4.2). A level-0 record is exported as 未评价 with
  * an empty code: a system-made default rating is what the national rules forbid.
  */
-export function toNationalRow(e: Pick<Evaluation, 'txnId' | 'channel' | 'evaluatedAt' | 'level' | 'comment' | 'areaCode'>): NationalRow {
+export function toNationalRow(e: Pick<Evaluation, 'txnId' | 'channel' | 'evaluatedAt' | 'level' | 'comment' | 'areaCode'> & { ratingNo?: 1 | 2 | undefined }): NationalRow {
   const name = levelName(e.level);
   return {
     办件编号: e.txnId ?? '',
     评价渠道: NATIONAL_CHANNEL[e.channel],
     评价人: '',
     评价时间: toCstStamp(e.evaluatedAt),
-    评价次数: '1',
+    评价次数: String(e.ratingNo ?? 1),
     满意度: LEVEL_WORDS[name].zh,
     满意度代码: levelToGbCode(e.level) ?? '',
     文字评价: e.comment,

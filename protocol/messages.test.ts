@@ -46,7 +46,7 @@ function fieldArbitrary(spec: FieldSpec): fc.Arbitrary<unknown> {
     case 'str':
       return wireString(64);
     case 'deviceId':
-      return fc.string({ unit: fc.integer({ min: 0x20, max: 0x7e }).map((c) => String.fromCharCode(c)), minLength: 1, maxLength: 32 });
+      return fc.string({ unit: fc.constantFrom(...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-'), minLength: 1, maxLength: 32 });
     case 'settings':
       return settings;
   }
@@ -174,10 +174,11 @@ describe('field validation', () => {
     expect(decodePayload('SETTINGS', payload).settings.language).toBe(1);
   });
 
-  it('a device id must be printable ASCII of at most 32 bytes, never truncated', () => {
+  it('a device id is 1..32 of [A-Za-z0-9._-] (PROTOCOL 1.3 [r2]: a topic segment), never truncated', () => {
     const hello = { type: 'HELLO', deviceId: 'X'.repeat(33), model: '', fwVersion: '', protoVersion: 1, capabilities: 0, bootCount: 0, nextCounter: 1, queued: 0 } as const;
     expect(() => encodePayload(hello)).toThrow(/deviceId/);
     expect(() => encodePayload({ ...hello, deviceId: '评价器' })).toThrow(/deviceId/);
+    for (const id of ['A B', 'A/B', 'A+', '#', 'A*']) expect(() => encodePayload({ ...hello, deviceId: id }), id).toThrow(/deviceId/);
   });
 
   it('reliable messages need a seq', () => {

@@ -260,10 +260,16 @@ export function truncateUtf8(text: string, maxBytes = MAX_STR_BYTES): Uint8Array
   return bytes.subarray(0, end);
 }
 
-/** A device id is printable ASCII, 1..32 bytes (PROTOCOL 1.3). */
+/**
+ * PROTOCOL 1.3 [r2]: a device id is 1..32 of `[A-Za-z0-9._-]` (it is an MQTT topic segment).
+ * The one validator of device and tablet ids: HELLO, configuration, API and CLI.
+ */
 export function isValidDeviceId(id: string): boolean {
-  return id.length >= 1 && id.length <= MAX_DEVICE_ID_BYTES && /^[\x20-\x7e]+$/.test(id);
+  return id.length >= 1 && id.length <= MAX_DEVICE_ID_BYTES && /^[A-Za-z0-9._-]+$/.test(id);
 }
+
+/** The refusal of an id that is not a device id, naming what is allowed. */
+export const DEVICE_ID_RULE = `1 to ${MAX_DEVICE_ID_BYTES} characters of A-Z a-z 0-9 . _ -`;
 
 function checkInt(where: string, spec: FieldSpec, value: unknown, wire: 'u8' | 'u16' | 'u32' | 'u64', offset?: number): number {
   const [min, max] = spec.range ?? [0, WIRE_MAX[wire]];
@@ -346,7 +352,7 @@ export function encodePayload(message: Message): Uint8Array {
       }
       case 'deviceId': {
         if (typeof value !== 'string' || !isValidDeviceId(value)) {
-          throw new FrameError('bad-payload', `${message.type}.${spec.name}: expected printable ASCII of 1..${MAX_DEVICE_ID_BYTES} bytes, got ${JSON.stringify(value)}`);
+          throw new FrameError('bad-payload', `${message.type}.${spec.name}: expected ${DEVICE_ID_RULE}, got ${JSON.stringify(value)}`);
         }
         const bytes = utf8.encode(value);
         w.u8(bytes.length);
@@ -451,7 +457,7 @@ export function decodePayload<N extends MessageName>(name: N, payload: Uint8Arra
       case 'deviceId': {
         const id = r.str(spec.name, MAX_DEVICE_ID_BYTES);
         if (!isValidDeviceId(id)) {
-          throw new FrameError('bad-payload', `${name}.${spec.name}: expected printable ASCII of 1..${MAX_DEVICE_ID_BYTES} bytes, got ${JSON.stringify(id)}`, at);
+          throw new FrameError('bad-payload', `${name}.${spec.name}: expected ${DEVICE_ID_RULE}, got ${JSON.stringify(id)}`, at);
         }
         out[spec.name] = id;
         break;

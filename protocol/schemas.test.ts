@@ -27,6 +27,9 @@ export const sampleEvaluation: Evaluation = {
   fwVersion: '1.0.0',
   promptMs: 1200,
   flags: [],
+  consent: false,
+  ratingNo: 1,
+  followUpOf: null,
 };
 
 function refusal(fn: () => unknown): PayloadError {
@@ -47,7 +50,7 @@ describe('evaluation record (PROTOCOL 4)', () => {
   it.each([
     ['level', { level: 6 }],
     ['id', { id: 'no-counter-' }],
-    ['channel', { channel: 'sms' }],
+    ['channel', { channel: 'fax' }],
     ['evaluatedAt', { evaluatedAt: '27/11/2026' }],
     ['contact', { contact: '12345' }],
     ['comment', { comment: '长'.repeat(501) }],
@@ -77,7 +80,10 @@ describe('parseJson', () => {
 
   it('tablet evaluations need a rating of 1..5 and a valid mobile number if any', () => {
     const base = { id: 'TAB-01-7', level: 2, reasons: ['attitude'], comment: '', evaluatedAt: '2026-11-27T02:30:00+08:00' };
-    expect(parseJson('tablet-evaluation', JSON.stringify({ ...base, contact: '13812345678' })).contact).toBe('13812345678');
+    expect(parseJson('tablet-evaluation', JSON.stringify({ ...base, contact: '13812345678', consent: true })).contact).toBe('13812345678');
+    // [r2] a contact without the citizen's consent is refused
+    expect(() => parseJson('tablet-evaluation', JSON.stringify({ ...base, contact: '13812345678' }))).toThrow(/consent/);
+    expect(() => parseJson('tablet-evaluation', JSON.stringify({ ...base, contact: '13812345678', consent: false }))).toThrow(/consent/);
     expect(() => parseJson('tablet-evaluation', JSON.stringify({ ...base, level: 0 }))).toThrow(/level/);
     expect(() => parseJson('tablet-evaluation', JSON.stringify({ ...base, contact: '0731-1234567' }))).toThrow(/contact/);
   });

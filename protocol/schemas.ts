@@ -19,9 +19,11 @@ import {
   MAX_BATCH_ITEMS,
   MAX_COMMENT_CHARS,
   MAX_DEVICE_ID_BYTES,
+  MAX_STR_BYTES,
   MOBILE_PHONE,
   ORIGINS,
   SETTINGS_RANGES,
+  utf8Bytes,
   type AckStatusName,
 } from './constants.js';
 import { PayloadError, describeIssue } from './errors.js';
@@ -30,6 +32,9 @@ const isoTime = z.iso.datetime({ offset: true });
 const text = (max: number) => z.string().max(max);
 /** A string field that may be absent or null ("string?" in PROTOCOL 4). */
 const optionalText = (max: number) => text(max).nullish();
+/** A transaction id: at most 64 UTF-8 bytes, as on the wire; refused, never cut (PROTOCOL 1.3). */
+const txnText = z.string().min(1).refine((t) => utf8Bytes(t) <= MAX_STR_BYTES, `at most ${MAX_STR_BYTES} UTF-8 bytes`);
+const contactText = z.string().regex(MOBILE_PHONE, 'expected a mainland mobile number');
 const count = z.int().min(0);
 const commentText = z.string().refine((s) => [...s].length <= MAX_COMMENT_CHARS, `at most ${MAX_COMMENT_CHARS} characters`);
 
@@ -47,8 +52,8 @@ export const evaluationSchema = z.object({
   level,
   reasons: z.array(text(32).min(1)).max(16),
   comment: commentText,
-  contact: z.string().regex(MOBILE_PHONE, 'expected a mainland mobile number').nullish(),
-  txnId: optionalText(64),
+  contact: contactText.nullish(),
+  txnId: txnText.nullish(),
   matterCode: optionalText(64),
   matterName: optionalText(128),
   windowId: optionalText(64),
@@ -61,7 +66,13 @@ export const evaluationSchema = z.object({
   fwVersion: text(64),
   promptMs: count.nullish(),
   flags: z.array(text(32)).max(8),
-});
+  /** [r2] The citizen agreed to be contacted; `contact` is present only when true. */
+  consent: z.boolean().default(false),
+  /** [r2] 评价次数: 2 for the one re-rating after a rectified 差评. */
+  ratingNo: z.union([z.literal(1), z.literal(2)]).default(1),
+  /** [r2] For `ratingNo` 2: the id of the first rating. */
+  followUpOf: text(160).nullish(),
+}).refine((e) => !e.contact || e.consent, { message: 'a contact needs the citizen\'s consent', path: ['consent'] });
 export type Evaluation = z.infer<typeof evaluationSchema>;
 
 /** PROTOCOL 3 `evaluations`: a batch of at most 500 items and 256 KiB. */
@@ -157,7 +168,7 @@ export type PublicConfig = z.infer<typeof publicConfigSchema>;
 /** PROTOCOL 2 `tablets/{tabletId}/session` (retained): the offered transaction, or `{}`. */
 export const tabletSessionSchema = z.union([
   z.object({
-    txnId: text(64).min(1),
+    txnId: txnText,
     windowId: text(64).min(1),
     staffId: text(64),
     staffName: text(64),
@@ -175,12 +186,14 @@ export const tabletEvaluationSchema = z.object({
   level: level.min(1),
   reasons: z.array(text(32).min(1)).max(16).default([]),
   comment: commentText.default(''),
-  contact: z.string().regex(MOBILE_PHONE, 'expected a mainland mobile number').nullish(),
-  txnId: optionalText(64),
+  contact: contactText.nullish(),
+  /** [r2] The citizen ticked the consent to a call-back; a contact without it is refused. */
+  consent: z.boolean().optional(),
+  txnId: txnText.nullish(),
   windowId: optionalText(64),
   staffId: optionalText(64),
   evaluatedAt: isoTime,
-});
+}).refine((e) => !e.contact || e.consent === true, { message: 'a contact needs the citizen\'s consent', path: ['consent'] });
 export type TabletEvaluation = z.infer<typeof tabletEvaluationSchema>;
 
 /** PROTOCOL 2 `tablets/{tabletId}/acks`. */
@@ -235,7 +248,9 @@ export function parseJson<N extends SchemaName>(name: N, input: string | Uint8Ar
   try {
     value = JSON.parse(typeof input === 'string' ? input : new TextDecoder().decode(input));
   } catch (error) {
-    throw new PayloadError(name, '', `${name}: malformed JSON (${(error as Error).message})`);
+    // the position only: V8's message quotes the input, which may hold a phone number
+    const at = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new PayloadError(name, '', `${name}: malformed JSON${at ? ` at byte ${at}` : ''}`);
   }
   return parsePayload(name, value);
 }

@@ -44,7 +44,7 @@ for (let i = 1; i <= 120; i++) {
   const e: Evaluation = {
     id: `HCP5-DEMO0${(i % 3) + 1}-${i}`, hallId: '430300-001', areaCode: '430300', deptCode: '', channel: i % 5 === 0 ? 'tablet' : 'evaluator', level,
     reasons: level <= 2 ? ['long-wait'] : [], comment: level <= 2 ? '等候时间太长' : '', contact: null, txnId: `T-${i}`, matterCode: '000105001000', matterName: '居民身份证换领',
-    windowId, staffId, staffName, origin: i % 5 === 0 ? 'tablet' : 'prompted', evaluatedAt: at, receivedAt: at, deviceId: `HCP5-DEMO0${(i % 3) + 1}`, fwVersion: '0.1.0', promptMs: 2000, flags: [],
+    windowId, staffId, staffName, origin: i % 5 === 0 ? 'tablet' : 'prompted', evaluatedAt: at, receivedAt: at, deviceId: `HCP5-DEMO0${(i % 3) + 1}`, fwVersion: '0.1.0', promptMs: 2000, flags: [], consent: false, ratingNo: 1, followUpOf: null,
   };
   await hub.store.submit((db) => commitEvaluation(db, e, { attachWithinMs: 0, misuseWindowMs: 10_000 }));
 }

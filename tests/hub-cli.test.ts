@@ -22,7 +22,7 @@ async function hubCliAt(file: string, args: string[]) {
 
 describe('npm run hub', () => {
   it('an unknown key is a one-line error naming it, exit 2', async () => {
-    const r = await hubCli({ hallId: 'H', adminToken: 'change-me-now', devices: { serail: [] } }, []);
+    const r = await hubCli({ hallId: 'H', adminToken: 'hall-test-token-7f3a9c', devices: { serail: [] } }, []);
     expect(r.code).toBe(2);
     expect(r.stderr).toBe('config: unknown key "devices.serail"');
   });
@@ -37,7 +37,7 @@ describe('npm run hub', () => {
   it('pairs, lists, reports status and exports over the same store, auditing the pairing', async () => {
     const d = tempDir(cleanups, 'cli');
     const file = join(d, 'hall.json');
-    writeFileSync(file, JSON.stringify({ hallId: 'H', adminToken: 'change-me-now', dataDir: join(d, 'data'), windows: [{ id: 'A01' }] }));
+    writeFileSync(file, JSON.stringify({ hallId: 'H', adminToken: 'hall-test-token-7f3a9c', dataDir: join(d, 'data'), windows: [{ id: 'A01' }] }));
     expect(await hubCliAt(file, ['pair', 'HCP5-0001', 'A01'])).toMatchObject({ code: 2, stderr: expect.stringContaining('has not been seen by this hub') });
     expect(await hubCliAt(file, ['pair', 'HCP5-0001', 'A01', '--evaluator'])).toMatchObject({ code: 0, stdout: expect.stringContaining('paired evaluator HCP5-0001 to window A01') });
     const tablet = await hubCliAt(file, ['pair', 'TAB-01', 'A01', '--tablet']);

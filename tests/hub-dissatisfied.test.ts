@@ -11,12 +11,12 @@ import { evaluation } from './support/evaluation.js';
 const cleanups = cleanupsAfterEach();
 
 const rating = (id: string, level: number, evaluatedAt: string): Evaluation =>
-  evaluation({ id, level, evaluatedAt, hallId: 'H', areaCode: '', contact: '13812345678', origin: 'invited' });
+  evaluation({ id, level, evaluatedAt, hallId: 'H', areaCode: '', contact: '13812345678', consent: true, origin: 'invited' });
 
 describe('GET /api/dissatisfied', () => {
   it('lists an unresolved 差评 from two months ago among 6,000 newer ratings, until it is resolved', async () => {
     const dir = tempDir(cleanups, 'dis');
-    const hub = new Hub({ config: parseConfig({ hallId: 'H', adminToken: 'change-me-now', dataDir: join(dir, 'hub'), http: { port: 0 }, devices: { discover: { serial: false, hid: false } }, windows: [{ id: 'A01' }] }) });
+    const hub = new Hub({ config: parseConfig({ hallId: 'H', adminToken: 'hall-test-token-7f3a9c', dataDir: join(dir, 'hub'), http: { port: 0 }, devices: { discover: { serial: false, hid: false } }, windows: [{ id: 'A01' }] }) });
     await hub.start();
     cleanups.push(() => hub.stop());
     const old = new Date(Date.now() - 60 * 86_400_000).toISOString();
@@ -27,7 +27,7 @@ describe('GET /api/dissatisfied', () => {
     }
     await Promise.all(writes);
     const list = async () => {
-      const res = await fetch(`http://127.0.0.1:${hub.port}/api/dissatisfied`, { headers: { authorization: 'Bearer change-me-now' } });
+      const res = await fetch(`http://127.0.0.1:${hub.port}/api/dissatisfied`, { headers: { authorization: 'Bearer hall-test-token-7f3a9c' } });
       return ((await res.json()) as { dissatisfied: { evaluation: { id: string; contact: string }; resolved: boolean }[] }).dissatisfied;
     };
     const before = await list();

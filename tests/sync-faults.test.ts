@@ -44,7 +44,7 @@ function hubConfig(dataDir: string, overrides: Record<string, unknown>): HubConf
   return parseConfig({
     hallId: HALL,
     areaCode: '430300',
-    adminToken: 'change-me-now',
+    adminToken: 'hall-test-token-7f3a9c',
     dataDir,
     http: { port: 0 },
     devices: { discover: { serial: false, hid: false } },

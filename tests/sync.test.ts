@@ -22,7 +22,7 @@ async function setup(n: number) {
   await seedOffline(dataDir, n);
   const ingest = await PlatformIngest.start({ brokerUrl: broker.url, dbFile: join(d, 'platform.sqlite'), shared: true });
   cleanups.push(() => ingest.close());
-  const hub = new Hub({ config: parseConfig({ hallId: HALL, areaCode: '430300', adminToken: 'change-me-now', dataDir, http: { port: 0 }, platform: { url: broker.url }, devices: { discover: { serial: false, hid: false } }, windows: [{ id: 'A01' }], sync: { republishAfterS: 5 } }) });
+  const hub = new Hub({ config: parseConfig({ hallId: HALL, areaCode: '430300', adminToken: 'hall-test-token-7f3a9c', dataDir, http: { port: 0 }, platform: { url: broker.url }, devices: { discover: { serial: false, hid: false } }, windows: [{ id: 'A01' }], sync: { republishAfterS: 5 } }) });
   return { d, broker, ingest, hub, dataDir };
 }
 

@@ -30,6 +30,7 @@ export const STAFF_STRINGS = {
   staffLevel5: ['非常满意', 'Very satisfied'],
   staffOnline: ['● 在线', '● Online'],
   staffOffline: ['○ 离线', '○ Offline'],
+  techDevConflict: ['⚠ 编号冲突：同一编号已在 {port} 在线，本设备未接入', '⚠ ID conflict: this ID is already online on {port}; this device is not admitted'],
   staffEvaluator: ['评价器', 'Evaluator'],
   staffTablet: ['评价平板', 'Tablet'],
   staffPlatformConnected: ['● 已连接省市平台', '● Connected to the platform'],

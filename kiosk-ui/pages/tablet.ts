@@ -184,7 +184,7 @@ function submit(reasons: string[], comment: string, contact: string | undefined)
     level: state.level,
     reasons,
     comment,
-    ...(contact ? { contact } : {}),
+    ...(contact ? { contact, consent: true } : {}),
     ...(s ? { txnId: s.txnId, windowId: s.windowId } : {}),
     ...(s?.staffId ? { staffId: s.staffId } : {}),
     evaluatedAt: new Date().toISOString(),

@@ -87,7 +87,8 @@ const STATES: Record<DeviceStateName, Key> = {
 };
 const isStateName = (state: string): state is DeviceStateName => Object.hasOwn(DEVICE_STATE_CODES, state);
 const stateWord = (state: string | null) => (state === null ? '' : isStateName(state) ? t(STATES[state]) : state);
-const statusText = (d: DeviceListItem) => [t(d.online ? 'staffOnline' : 'staffOffline'), stateWord(d.state)].filter(Boolean).join(' · ');
+const statusText = (d: DeviceListItem) =>
+  d.conflict ? t('techDevConflict').replace('{port}', d.conflict) : [t(d.online ? 'staffOnline' : 'staffOffline'), stateWord(d.state)].filter(Boolean).join(' · ');
 const firmware = (d: DeviceListItem) => [d.model, d.fwVersion].filter(Boolean).join(' / ') || '—';
 
 function cell(text: string, cls = ''): HTMLTableCellElement {
@@ -100,7 +101,7 @@ function drawDevices(): void {
   const paired = devices.filter((d) => d.paired);
   const pendingRows = pending.map((d) =>
     h('tr', { attrs: { 'data-device': d.deviceId, 'data-kind': d.kind } },
-      h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(statusText(d), d.online ? '' : 'warn'), cell(fmtTime(d.lastSeenAt)), cell(firmware(d)),
+      h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(statusText(d), d.online && !d.conflict ? '' : 'warn'), cell(fmtTime(d.lastSeenAt)), cell(firmware(d)),
       h('td', {}, h('div', { class: 'row' }, windowSelect(`pair-window-${d.deviceId}`, chosen.get(d.deviceId) ?? ''), button('techPair', 'pair', d.deviceId, true)))),
   );
   const pendingTable = table('pending-devices', ['techColDevice', 'techColKind', 'techColStatus', 'techColSeen', 'techColFirmware', 'techColWindow'], []);
@@ -112,7 +113,7 @@ function drawDevices(): void {
     if (asking) unpair.classList.add('danger');
     const actions = d.kind === 'evaluator' ? [button('techSettings', 'settings', d.deviceId), button('techSelfTest', 'self-test', d.deviceId)] : [];
     return h('tr', { attrs: { 'data-device': d.deviceId, 'data-kind': d.kind } },
-      h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(windowName(d.windowId)), cell(statusText(d), d.online ? '' : 'warn'),
+      h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(windowName(d.windowId)), cell(statusText(d), d.online && !d.conflict ? '' : 'warn'),
       cell(d.queued === null ? '—' : String(d.queued), 'num'), cell(String(d.linkErrors), d.linkErrors ? 'num warn' : 'num'), cell(fmtTime(d.lastSeenAt)), cell(firmware(d)),
       h('td', {}, h('div', { class: 'row' }, ...actions, unpair)));
   });

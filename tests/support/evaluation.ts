@@ -36,6 +36,9 @@ export function evaluation(overrides: Partial<Evaluation> = {}): Evaluation {
     fwVersion: '1.0.0',
     promptMs: 1200,
     flags: [],
+    consent: false,
+    ratingNo: 1,
+    followUpOf: null,
     ...overrides,
   };
   parsePayload('evaluation', record);
