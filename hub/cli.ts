@@ -1,6 +1,7 @@
 /**
  * `npm run hub -- --config FILE [command]`: the hub and its technician CLI, over one store.
  *
+ *   init FILE                        write a starting configuration with a random admin token
  *   (no command)                     run the hub (logs: one JSON object per line on stdout)
  *   devices                          evaluators and tablets, paired and pending
  *   pair DEVICE WINDOW [--tablet|--evaluator]  bind a device to a window (a tablet's token is printed once)
@@ -11,6 +12,8 @@
  *
  * A configuration problem is one line naming the key, exit 2; any other failure one line, exit 1.
  */
+import { randomBytes } from 'node:crypto';
+import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type HubConfig } from './config.js';
 import { exportEvaluations, syncSummary, type ExportFormat } from './evaluations.js';
@@ -19,7 +22,7 @@ import { DEVICE_ID_RULE, isValidDeviceId } from '../protocol/index.js';
 import { pairDevice, readDevices, unpairDevice } from './registry.js';
 import { Store, StoreError } from './store.js';
 
-const USAGE = `usage: npm run hub -- --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit]`;
+const USAGE = `usage: npm run hub -- init FILE | --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit]`;
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
 class UsageError extends Error {}
@@ -52,7 +55,8 @@ async function run(argv: string[]): Promise<number> {
     process.stdout.write(`${USAGE}\n`);
     return 0;
   }
-  if (!values.config) throw new UsageError('--config FILE is required');
+  if (positionals[0] === 'init') return init(positionals[1] ?? values.config);
+  if (!values.config) throw new UsageError('--config FILE is required (or `init FILE` to write one)');
   const config = loadConfig(values.config);
   const [command, ...args] = positionals;
   if (!command || command === 'start') return serve(config);
@@ -62,6 +66,46 @@ async function run(argv: string[]): Promise<number> {
   } finally {
     store.close();
   }
+}
+
+/** Writes a commented starting configuration (JSON with `//` comment lines) and says what comes next. */
+function init(file: string | undefined): number {
+  if (!file) throw new UsageError('usage: init FILE (for example /etc/haochaping/hall.json)');
+  if (existsSync(file)) throw new UsageError(`${file} exists; init never overwrites a configuration`);
+  const token = randomBytes(18).toString('base64url');
+  const text = `// 好差评 hall hub configuration. Every key is explained in docs/configuration.md.
+// Lines starting with // are comments. Change what is marked CHANGE, then start the hub.
+{
+  // CHANGE: the hall's id at the city platform, and its name
+  "hallId": "430300-001",
+  "hallName": "湘潭市政务服务中心",
+  "areaCode": "430300",
+  // where the database lives (the service user must be able to write here)
+  "dataDir": "./data/hub",
+  // role admin: keep it secret; the queue system and staff get their own tokens later
+  "adminToken": "${token}",
+  // 0.0.0.0 to serve the hall's LAN (tablets, the big screen); 127.0.0.1 for this machine only
+  "http": { "host": "127.0.0.1", "port": 8080 },
+  // CHANGE: the city platform's broker, or null to keep evaluations on this hub for now
+  "platform": { "url": null, "username": null, "password": null, "caFile": null },
+  // evaluators: found by USB id; list a serial port here to open it explicitly
+  "devices": { "serial": [], "discover": { "serial": true, "hid": true }, "autoPair": false },
+  // CHANGE: the hall's windows
+  "windows": [
+    { "id": "A01", "name": "A01 综合受理", "deviceId": null }
+  ]
+}
+`;
+  writeFileSync(file, text, { mode: 0o600 });
+  process.stdout.write(`wrote ${file} with a random admin token (readable by you only).
+next:
+  1. edit the lines marked CHANGE (hallId, platform, windows)
+  2. start the hub:            node dist/hub/cli.js --config ${file}    (or npm run hub -- --config ${file})
+  3. plug in an evaluator, then pair it:   npm run hub -- --config ${file} pair DEVICE-ID A01 --evaluator
+  4. put a clerk on duty:      curl -X PUT -H "Authorization: Bearer $TOKEN" -d '{"duty":"on","staffId":"S001","staffName":"李明"}' http://127.0.0.1:8080/api/windows/A01/staff
+  5. open http://127.0.0.1:8080/dashboard (token from step 1's file)
+`);
+  return 0;
 }
 
 async function serve(config: HubConfig): Promise<number> {
@@ -122,7 +166,11 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
       if (!kind) throw new UsageError(`${deviceId} has not been seen by this hub: say --evaluator (it will be welcomed when plugged in) or --tablet`);
       const result = await store.submit((db) => pairDevice(db, deviceId, windowId, 'cli', kind));
       out(`paired ${result.kind} ${deviceId} to window ${windowId}`);
-      if (result.token) out(`tablet token (shown once): ${result.token}`);
+      if (result.token) {
+        out(`tablet token (shown once): ${result.token}`);
+        const host = config.http.host === '0.0.0.0' || config.http.host === '::' ? '<this server\'s LAN address>' : config.http.host;
+        out(`tablet URL (open it on the tablet, or put it in the kiosk's config): http://${host}:${config.http.port}/tablet?tablet=${encodeURIComponent(deviceId)}&token=${result.token}`);
+      }
       return 0;
     }
     case 'unpair': {

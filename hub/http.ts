@@ -72,7 +72,7 @@ function isoParam(url: URL, name: string, fallback: string): string {
   const value = url.searchParams.get(name);
   if (value === null) return fallback;
   const ms = Date.parse(value);
-  if (Number.isNaN(ms)) throw new HttpError(400, 'invalid-field', `${name}: expected an ISO-8601 time, got ${JSON.stringify(value)}`);
+  if (Number.isNaN(ms) || !isCalendarDate(value)) throw new HttpError(400, 'invalid-field', `${name}: expected an ISO-8601 time, got ${JSON.stringify(value.slice(0, 40))}`);
   return new Date(ms).toISOString();
 }
 
@@ -80,6 +80,14 @@ function isoParam(url: URL, name: string, fallback: string): string {
  * Reads a JSON body of at most 64 KiB. An oversized one is answered 413 and the rest of it
  * drained (up to a limit), so the client reads the answer instead of a reset.
  */
+/** `2026-02-30` parses (as 2 March) but is no date: the day must exist in its month. */
+function isCalendarDate(value: string): boolean {
+  const m = /^(\d{4})-(\d{2})-(\d{2})/.exec(value);
+  if (!m) return false;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  return mo >= 1 && mo <= 12 && d >= 1 && d <= new Date(Date.UTC(y, mo, 0)).getUTCDate();
+}
+
 function readJson(req: IncomingMessage): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const tooLarge = () => new HttpError(413, 'body-too-large', `request body exceeds ${MAX_BODY_BYTES} bytes`);
@@ -118,9 +126,12 @@ function readJson(req: IncomingMessage): Promise<unknown> {
   });
 }
 
-/** Reads and throws away what is left of a refused body (at most 1 MiB), then lets the socket go. */
+/**
+ * Reads and throws away what is left of a refused body, so the client can finish sending and
+ * read the 413; past 16 MiB the connection is cut (a client that sends that much is not listening).
+ */
 function drain(req: IncomingMessage): void {
-  let left = 1024 * 1024;
+  let left = 16 * 1024 * 1024;
   req.on('data', (chunk: Buffer) => {
     left -= chunk.length;
     if (left < 0) req.socket.destroy();
@@ -130,8 +141,9 @@ function drain(req: IncomingMessage): void {
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json; charset=utf-8'): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
-  const close = status === 413 ? { connection: 'close' } : {}; // the unread body is not worth keeping the connection for
-  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff', ...close });
+  // A 413 keeps the connection until the client has sent what it was sending (`drain`): closing
+  // while it still writes resets the connection and the client never reads the answer.
+  res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff' });
   res.end(text);
 }
 

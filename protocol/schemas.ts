@@ -246,9 +246,11 @@ export function parsePayload<N extends SchemaName>(name: N, value: unknown): Pay
 export function parseJson<N extends SchemaName>(name: N, input: string | Uint8Array): PayloadOf<N> {
   let value: unknown;
   try {
-    value = JSON.parse(typeof input === 'string' ? input : new TextDecoder().decode(input));
+    // JSON is UTF-8 (RFC 8259 8.1): a payload that is not is refused, not stored with U+FFFD
+    value = JSON.parse(typeof input === 'string' ? input : new TextDecoder('utf-8', { fatal: true }).decode(input));
   } catch (error) {
     // the position only: V8's message quotes the input, which may hold a phone number
+    if (error instanceof TypeError) throw new PayloadError(name, '', `${name}: not UTF-8`);
     const at = /position (\d+)/.exec((error as Error).message)?.[1];
     throw new PayloadError(name, '', `${name}: malformed JSON${at ? ` at byte ${at}` : ''}`);
   }
