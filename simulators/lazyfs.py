@@ -11,7 +11,8 @@ backing bytes, and sizes include them. A power cut throws the pending writes awa
 random part of them, see `cut`) and ends this process at once, so the mount is dead until it is
 unmounted (`umount -l MOUNTPOINT`) and mounted again over the same BACKING.
 
-Modelled: the page cache of a disk that loses power. Not modelled: metadata durability
+Modelled: the page cache of a disk that loses power, and a disk that fills up (space counted in
+logical bytes, not blocks). Not modelled: metadata durability
 (create, unlink, rename, link, mkdir, chmod, utimens reach BACKING at once, as if the directory
 were always synced); media errors, bit rot, misdirected writes; writes being lost after a
 successful fsync (a lying disk).
@@ -24,7 +25,8 @@ Control, one command per line on stdin, one JSON line per answer on stdout:
                  holding that byte torn there (a disk that wrote back in order and stopped)
         reorder  per file, each pending write survives or not on its own, some of them torn
                  (a disk that reorders its write-back, as SQLite's crash tests assume)
-    full on|off   a full disk: writes that grow a file fail with ENOSPC, statfs shows no space
+    full on|off   a full disk: from now on files may grow only into space freed since (by a
+                  truncation or an unlink); beyond it writes fail with ENOSPC; statfs shows it
     sync          applies every pending write (sync(1)); the answer says how many
     stats         pending files, writes and bytes
     unmount       applies every pending write and unmounts (a clean shutdown)
@@ -92,7 +94,9 @@ class LazyFS(Operations):
         self.nodes = {}  # (st_dev, st_ino) -> Node, for files reachable by a name
         self.handles = {}  # fh -> Node
         self.next_fh = 1
-        self.full = False
+        # A full disk: bytes that may still be allocated (None: as many as the backing disk has).
+        # Growing a file takes from it, shrinking or unlinking one gives back.
+        self.free = None
         self.dead = False
 
     # ---- helpers ----
@@ -179,8 +183,7 @@ class LazyFS(Operations):
             self.check()
             node = self.fh_node(fi)
             end = offset + len(data)
-            if self.full and end > node.size:
-                raise FuseOSError(errno.ENOSPC)
+            self.allocate(max(0, end - node.size))
             last = node.ops[-1] if node.ops else None
             if last is not None and last[0] == "w" and last[1] + len(last[2]) == offset:
                 last[2].extend(data)  # an append to the last pending write: one op
@@ -202,10 +205,23 @@ class LazyFS(Operations):
             return 0
 
     def pend_truncate(self, node, length):
-        if self.full and length > node.size:
-            raise FuseOSError(errno.ENOSPC)
+        self.allocate(length - node.size)
         node.ops.append(("t", length))
         node.size = length
+
+    def allocate(self, growth):
+        if self.free is None:
+            return
+        if growth > self.free:
+            raise FuseOSError(errno.ENOSPC)
+        self.free -= growth  # a negative growth frees space
+
+    def give_back(self, real_path):
+        """A name is going (unlink, rename over): on a full disk its last link frees its bytes."""
+        st = os.lstat(real_path)
+        if self.free is not None and stat.S_ISREG(st.st_mode) and st.st_nlink <= 1:
+            node = self.nodes.get((st.st_dev, st.st_ino))
+            self.free += node.size if node is not None else st.st_size
 
     def fsync(self, path, datasync, fi):
         with self.mutex:
@@ -320,6 +336,7 @@ class LazyFS(Operations):
         with self.mutex:
             self.check()
             real = self.real(path)
+            self.give_back(real)
             self.orphan(real)
             os.unlink(real)
             return 0
@@ -329,6 +346,7 @@ class LazyFS(Operations):
             self.check()
             target = self.real(new)
             if os.path.lexists(target) and not os.path.isdir(target):
+                self.give_back(target)
                 self.orphan(target)
             os.rename(self.real(old), target)
             return 0
@@ -359,8 +377,8 @@ class LazyFS(Operations):
         self.check()
         sv = os.statvfs(self.real(path))
         out = {k: getattr(sv, k) for k in ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")}
-        if self.full:
-            out["f_bavail"] = out["f_bfree"] = 0
+        if self.free is not None:
+            out["f_bavail"] = out["f_bfree"] = self.free // out["f_frsize"]
         return out
 
     def destroy(self, path):
@@ -452,8 +470,8 @@ class LazyFS(Operations):
                         # the machine is off: nothing more reaches the disk, the mount is dead
                         os._exit(0)
                     elif verb == "full":
-                        self.full = len(words) > 1 and words[1] == "on"
-                        say({"full": self.full})
+                        self.free = 0 if len(words) > 1 and words[1] == "on" else None
+                        say({"full": self.free is not None})
                     elif verb == "sync":
                         say({"synced": self.sync_all()})
                     elif verb == "stats":

@@ -125,7 +125,7 @@ describe('the lazy layer (simulators/lazyfs.py)', () => {
     expect(readFileSync(join(disk.mountpoint, 'final'), 'utf8')).toBe('');
   });
 
-  it('a full disk refuses writes that grow a file and shows no free space; freed, it takes them again', async () => {
+  it('a full disk refuses writes that grow a file past the space freed since, and shows it; freed, it takes them again', async () => {
     const disk = await lazyDisk('lazy-full');
     const fd = openSync(join(disk.mountpoint, 'f'), 'w+');
     writeSync(fd, 'abcd');
@@ -133,7 +133,11 @@ describe('the lazy layer (simulators/lazyfs.py)', () => {
     expect(statfsSync(disk.mountpoint).bavail).toBe(0);
     expect(() => writeSync(fd, 'more', 4)).toThrow(/ENOSPC/);
     expect(writeSync(fd, 'AB', 0), 'an overwrite needs no new space').toBe(2);
+    ftruncateSync(fd, 2); // gives two bytes back
+    expect(writeSync(fd, 'cd', 2), 'growth into the space a truncation freed').toBe(2);
+    expect(() => writeSync(fd, 'e', 4)).toThrow(/ENOSPC/);
     await disk.full(false);
+    expect(statfsSync(disk.mountpoint).bavail).toBeGreaterThan(0);
     expect(writeSync(fd, 'more', 4)).toBe(4);
     closeSync(fd);
     expect(readFileSync(join(disk.mountpoint, 'f'), 'utf8')).toBe('ABcdmore');
