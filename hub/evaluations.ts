@@ -198,22 +198,23 @@ export function findTransaction(db: Db, txnId: string): TransactionRecord | unde
 /** Opens, completes or cancels a transaction (一事一评) for a window. */
 export function recordService(
   db: Db,
-  t: { txnId: string; windowId: string; event: 'started' | 'done' | 'cancelled'; matterCode: string | null; matterName: string | null; staffId: string | null; staffName: string | null; at: string },
+  t: { txnId: string; windowId: string; event: 'started' | 'done' | 'cancelled'; matterCode: string | null; matterName: string | null; staffId: string | null; staffName: string | null; contact?: string | null; at: string },
 ): void {
   const existing = db.prepare('SELECT state FROM transactions WHERE txn_id = ?').get(t.txnId);
   const state = t.event;
   if (!existing) {
     db.prepare(
-      `INSERT INTO transactions (txn_id, window_id, matter_code, matter_name, staff_id, staff_name, state, opened_at, done_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-    ).run(t.txnId, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, state === 'done' ? t.at : null);
+      `INSERT INTO transactions (txn_id, window_id, matter_code, matter_name, staff_id, staff_name, state, opened_at, done_at, contact)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ).run(t.txnId, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, state === 'done' ? t.at : null, t.contact ?? null);
     return;
   }
   db.prepare(
     `UPDATE transactions SET state = ?, window_id = ?, matter_code = COALESCE(?, matter_code), matter_name = COALESCE(?, matter_name),
-       staff_id = COALESCE(?, staff_id), staff_name = COALESCE(?, staff_name), done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END
+       staff_id = COALESCE(?, staff_id), staff_name = COALESCE(?, staff_name), done_at = CASE WHEN ? = 'done' THEN ? ELSE done_at END,
+       contact = COALESCE(?, contact)
      WHERE txn_id = ?`,
-  ).run(state, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, t.txnId);
+  ).run(state, t.windowId, t.matterCode, t.matterName, t.staffId, t.staffName, state, t.at, t.contact ?? null, t.txnId);
 }
 
 /** Committed evaluations, newest first, `contact` masked (PROTOCOL 5). */

@@ -6,7 +6,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { DEVICE_ID_RULE, DUTY_NAMES, HANDLING_STEPS, describeIssue, isValidDeviceId, utf8Bytes, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
+import { DEVICE_ID_RULE, DUTY_NAMES, MOBILE_PHONE, HANDLING_STEPS, describeIssue, isValidDeviceId, utf8Bytes, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
 import { deviceSettingsSchema } from '../protocol/schemas.js';
 import type { ExportFormat } from './evaluations.js';
 import type { Logger } from './log.js';
@@ -20,7 +20,9 @@ export interface HubApi {
   readonly views: Pick<Views, 'health' | 'devices' | 'syncStatus' | 'evaluations' | 'stats' | 'export' | 'audit' | 'hallInfo' | 'dissatisfied' | 'suggestions'>;
   readonly registry: Pick<Registry, 'windows' | 'staffAt' | 'device'>;
   readonly log: Logger;
-  service(windowId: string, body: { event: 'started' | 'done' | 'cancelled'; txnId: string; matterCode?: string | undefined; matterName?: string | undefined }, actor: string): Promise<void>;
+  service(windowId: string, body: { event: 'started' | 'done' | 'cancelled'; txnId: string; matterCode?: string | undefined; matterName?: string | undefined; contact?: string | undefined; contactConsent?: boolean | undefined }, actor: string): Promise<void>;
+  /** [r2] The QR rating URL of a done transaction (PROTOCOL 8), or undefined without `qr` configured. */
+  rateUrl(windowId: string, txnId: string): string | undefined;
   setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void>;
   pair(deviceId: string, windowId: string, actor: string, kind?: DeviceKind): Promise<{ kind: DeviceKind; token?: string }>;
   unpair(deviceId: string, actor: string): Promise<boolean>;
@@ -45,8 +47,12 @@ const serviceBody = z
     txnId: z.string().min(1).refine((t) => utf8Bytes(t) <= 64, 'at most 64 UTF-8 bytes (PROTOCOL 1.3: a txnId is refused, never cut)'),
     matterCode: z.string().max(64).optional(),
     matterName: z.string().max(128).optional(),
+    /** [r2] the citizen's mobile for an SMS follow-up or call-back; only with `contactConsent: true` */
+    contact: z.string().regex(MOBILE_PHONE, 'expected a mainland mobile number').optional(),
+    contactConsent: z.boolean().optional(),
   })
-  .strict();
+  .strict()
+  .refine((b) => !b.contact || b.contactConsent === true, { message: 'a contact needs contactConsent: true (the citizen agreed at the counter)', path: ['contactConsent'] });
 const staffBody = z
   .object({
     duty: z.enum(Object.values(DUTY_NAMES)),
@@ -147,24 +153,67 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
   res.end(text);
 }
 
-type Handler = (ctx: { req: IncomingMessage; url: URL; params: string[] }) => Promise<{ status?: number; body: unknown; contentType?: string }>;
-interface Route {
+/** PROTOCOL 5 [r2] roles. */
+export const ROLES = ['queue', 'handler', 'manager', 'admin'] as const;
+export type Role = (typeof ROLES)[number];
+/** Who called: a person's name and role (`admin` for the configured admin token). */
+export interface Person {
+  name: string;
+  role: Role;
+}
+
+/** Who may call a route: anyone, or people of these roles (admin may call every route). */
+export type Access = 'anyone' | readonly Role[];
+/** The handler's routes; a manager may call them too. */
+export const HANDLERS: readonly Role[] = ['handler', 'manager'];
+export const MANAGERS: readonly Role[] = ['manager'];
+export const QUEUE: readonly Role[] = ['queue'];
+export const ADMINS: readonly Role[] = [];
+
+export interface RouteContext {
+  req: IncomingMessage;
+  url: URL;
+  params: string[];
+  /** Undefined on routes open to anyone. */
+  person: Person | undefined;
+}
+export type Handler = (ctx: RouteContext) => Promise<{ status?: number; body: unknown; contentType?: string; headers?: Record<string, string> }>;
+export interface Route {
   method: string;
   pattern: RegExp;
-  admin: boolean;
+  who: Access;
   handler: Handler;
 }
 
-export function createApi(hub: HubApi, adminToken: string, clock: { now(): number } = Date) {
-  const token = Buffer.from(adminToken);
-  const throttle = new AuthThrottle(hub.log, clock);
-  const isAdmin = (req: IncomingMessage) => {
-    const header = req.headers.authorization ?? '';
-    const match = /^bearer +(\S+)\s*$/i.exec(header); // RFC 7235: the scheme is case-insensitive
-    if (!match) return false;
-    const given = Buffer.from(match[1]!);
-    return given.length === token.length && timingSafeEqual(given, token);
+export { readJson, send, validate };
+
+/** The name audited for a person's action. */
+const actor = (person: Person | undefined) => person?.name ?? 'anyone';
+
+/** The bearer token of a request, if it carries one (the scheme in any case, RFC 7235). */
+export function bearerToken(req: IncomingMessage): string | undefined {
+  return /^bearer +(\S+)\s*$/i.exec(req.headers.authorization ?? '')?.[1];
+}
+
+/** The admin token compared in constant time. */
+export function adminCheck(adminToken: string): (token: string) => boolean {
+  const expected = Buffer.from(adminToken);
+  return (token) => {
+    const given = Buffer.from(token);
+    return given.length === expected.length && timingSafeEqual(given, expected);
   };
+}
+
+export interface ApiOptions {
+  /** Resolves a bearer token to a person, or undefined. */
+  authenticate(token: string): Person | undefined;
+  clock?: { now(): number };
+  /** Routes of the other modules (channels, the 差评 loop, reports). */
+  routes?: Route[];
+}
+
+export function createApi(hub: HubApi, options: ApiOptions) {
+  const throttle = new AuthThrottle(hub.log, options.clock ?? Date);
   const decodeSegment = (name: string, raw: string) => {
     try {
       return decodeURIComponent(raw);
@@ -184,69 +233,71 @@ export function createApi(hub: HubApi, adminToken: string, clock: { now(): numbe
   };
 
   const routes: Route[] = [
-    { method: 'GET', pattern: /^\/api\/health$/, admin: false, handler: async () => ({ body: hub.views.health() }) },
+    { method: 'GET', pattern: /^\/api\/health$/, who: 'anyone', handler: async () => ({ body: hub.views.health() }) },
     {
       method: 'POST',
       pattern: /^\/api\/windows\/([^/]+)\/service$/,
-      admin: true,
-      handler: async ({ req, params }) => {
+      who: QUEUE,
+      handler: async ({ req, params, person }) => {
         const windowId = windowParam(params[0]!);
         const body = validate(serviceBody, await readJson(req));
-        await hub.service(windowId, body, 'api');
-        return { status: 202, body: { accepted: true, windowId, txnId: body.txnId, event: body.event } };
+        await hub.service(windowId, body, actor(person));
+        // [r2] `done` answers the QR code's URL, for the ticket printer or the tablet
+        const rateUrl = body.event === 'done' ? hub.rateUrl(windowId, body.txnId) : undefined;
+        return { status: 202, body: { accepted: true, windowId, txnId: body.txnId, event: body.event, ...(rateUrl ? { rateUrl } : {}) } };
       },
     },
     {
       method: 'PUT',
       pattern: /^\/api\/windows\/([^/]+)\/staff$/,
-      admin: true,
-      handler: async ({ req, params }) => {
+      who: QUEUE,
+      handler: async ({ req, params, person }) => {
         const windowId = windowParam(params[0]!);
         const body = validate(staffBody, await readJson(req));
-        await hub.setStaff(windowId, { duty: body.duty, staffId: body.staffId ?? '', staffName: body.staffName ?? '', staffTitle: body.staffTitle ?? '' }, 'api');
+        await hub.setStaff(windowId, { duty: body.duty, staffId: body.staffId ?? '', staffName: body.staffName ?? '', staffTitle: body.staffTitle ?? '' }, actor(person));
         return { body: { windowId, ...hub.registry.staffAt(windowId) } };
       },
     },
-    { method: 'GET', pattern: /^\/api\/devices$/, admin: true, handler: async () => ({ body: { devices: hub.views.devices() } }) },
+    { method: 'GET', pattern: /^\/api\/devices$/, who: ADMINS, handler: async () => ({ body: { devices: hub.views.devices() } }) },
     {
       method: 'POST',
       pattern: /^\/api\/devices\/([^/]+)\/pair$/,
-      admin: true,
-      handler: async ({ req, params }) => {
+      who: ADMINS,
+      handler: async ({ req, params, person }) => {
         const deviceId = deviceParam(params[0]!);
         const body = validate(pairBody, await readJson(req));
         knownWindow(body.windowId);
-        const result = await hub.pair(deviceId, body.windowId, 'api', body.kind);
+        const result = await hub.pair(deviceId, body.windowId, actor(person), body.kind);
         return { body: { deviceId, windowId: body.windowId, ...result } };
       },
     },
     {
       method: 'DELETE',
       pattern: /^\/api\/devices\/([^/]+)\/pair$/,
-      admin: true,
-      handler: async ({ params }) => {
+      who: ADMINS,
+      handler: async ({ params, person }) => {
         const deviceId = deviceParam(params[0]!);
-        if (!(await hub.unpair(deviceId, 'api'))) throw new HttpError(404, 'not-paired', `device ${deviceId} is not paired`);
+        if (!(await hub.unpair(deviceId, actor(person)))) throw new HttpError(404, 'not-paired', `device ${deviceId} is not paired`);
         return { body: { deviceId, paired: false } };
       },
     },
     {
       method: 'PUT',
       pattern: /^\/api\/devices\/([^/]+)\/settings$/,
-      admin: true,
-      handler: async ({ req, params }) => {
+      who: ADMINS,
+      handler: async ({ req, params, person }) => {
         const deviceId = deviceParam(params[0]!);
         const settings = validate(deviceSettingsSchema.strict(), await readJson(req));
         const device = hub.registry.device(deviceId);
         if (!device || device.kind !== 'evaluator') throw new HttpError(404, 'unknown-device', `no evaluator ${deviceId}`);
-        const delivered = await hub.setDeviceSettings(deviceId, settings, 'api');
+        const delivered = await hub.setDeviceSettings(deviceId, settings, actor(person));
         return { body: { deviceId, settings, delivered } };
       },
     },
     {
       method: 'GET',
       pattern: /^\/api\/evaluations$/,
-      admin: true,
+      who: MANAGERS,
       handler: async ({ url }) => {
         const limitText = url.searchParams.get('limit') ?? '100';
         const limit = Number(limitText);
@@ -258,7 +309,7 @@ export function createApi(hub: HubApi, adminToken: string, clock: { now(): numbe
     {
       method: 'GET',
       pattern: /^\/api\/stats$/,
-      admin: true,
+      who: MANAGERS,
       handler: async ({ url }) => {
         const given = url.searchParams.get('by') ?? 'window';
         // a request-chosen key is matched against the list, never looked up on an object
@@ -270,11 +321,11 @@ export function createApi(hub: HubApi, adminToken: string, clock: { now(): numbe
         return { body: { from, to, by, groups: hub.views.stats({ from, to, by, includeMisuse }) } };
       },
     },
-    { method: 'GET', pattern: /^\/api\/sync$/, admin: true, handler: async () => ({ body: hub.views.syncStatus() }) },
+    { method: 'GET', pattern: /^\/api\/sync$/, who: ADMINS, handler: async () => ({ body: hub.views.syncStatus() }) },
     {
       method: 'GET',
       pattern: /^\/api\/export$/,
-      admin: true,
+      who: MANAGERS,
       handler: async ({ url }) => {
         const format = (url.searchParams.get('format') ?? 'csv') as ExportFormat;
         if (!['csv', 'json', 'gb39046'].includes(format)) throw new HttpError(400, 'invalid-field', `format: expected csv, json or gb39046, got ${JSON.stringify(format)}`);
@@ -283,22 +334,23 @@ export function createApi(hub: HubApi, adminToken: string, clock: { now(): numbe
         return { body: hub.views.export({ format, from, to }), contentType: format === 'json' ? 'application/json; charset=utf-8' : 'text/csv; charset=utf-8' };
       },
     },
-    { method: 'GET', pattern: /^\/api\/audit$/, admin: true, handler: async () => ({ body: { audit: hub.views.audit(200) } }) },
-    { method: 'GET', pattern: /^\/api\/hall$/, admin: true, handler: async () => ({ body: hub.views.hallInfo() }) },
+    { method: 'GET', pattern: /^\/api\/audit$/, who: ADMINS, handler: async () => ({ body: { audit: hub.views.audit(200) } }) },
+    { method: 'GET', pattern: /^\/api\/hall$/, who: HANDLERS, handler: async () => ({ body: hub.views.hallInfo() }) },
     {
       method: 'GET',
       pattern: /^\/api\/dissatisfied$/,
-      admin: true,
+      who: HANDLERS,
       handler: async ({ url }) => ({ body: { dissatisfied: hub.views.dissatisfied(isoParam(url, 'since', new Date(Date.now() - 30 * 86_400_000).toISOString())) } }),
     },
     {
       method: 'POST',
       pattern: /^\/api\/evaluations\/([^/]+)\/handling$/,
-      admin: true,
-      handler: async ({ req, params }) => {
+      who: HANDLERS,
+      handler: async ({ req, params, person }) => {
         const id = decodeSegment('evaluationId', params[0]!);
         const body = validate(handlingBody, await readJson(req));
-        const done = await hub.recordHandling(id, body.step, body.by ?? null, body.note ?? null);
+        // `by` is the caller's name (PROTOCOL 5 [r2]), never what the body says
+        const done = await hub.recordHandling(id, body.step, person?.name ?? null, body.note ?? null);
         if (!done) throw new HttpError(404, 'unknown-evaluation', `no 差评 ${JSON.stringify(id)} in this hall`);
         return { status: 201, body: { evaluationId: id, step: body.step, at: done.at } };
       },
@@ -306,15 +358,16 @@ export function createApi(hub: HubApi, adminToken: string, clock: { now(): numbe
     {
       method: 'POST',
       pattern: /^\/api\/devices\/([^/]+)\/self-test$/,
-      admin: true,
-      handler: async ({ params }) => {
+      who: ADMINS,
+      handler: async ({ params, person }) => {
         const deviceId = deviceParam(params[0]!);
         const device = hub.registry.device(deviceId);
         if (!device || device.kind !== 'evaluator') throw new HttpError(404, 'unknown-device', `no evaluator ${deviceId}`);
-        return { status: 202, body: { deviceId, delivered: await hub.selfTest(deviceId, 'api') } };
+        return { status: 202, body: { deviceId, delivered: await hub.selfTest(deviceId, actor(person)) } };
       },
     },
-    { method: 'GET', pattern: /^\/api\/suggestions$/, admin: true, handler: async () => ({ body: { suggestions: hub.views.suggestions(200) } }) },
+    { method: 'GET', pattern: /^\/api\/suggestions$/, who: MANAGERS, handler: async () => ({ body: { suggestions: hub.views.suggestions(200) } }) },
+    ...(options.routes ?? []),
   ];
 
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -329,17 +382,24 @@ export function createApi(hub: HubApi, adminToken: string, clock: { now(): numbe
       if (matching.length === 0) throw new HttpError(404, 'not-found', `no route ${url.pathname}`);
       const route = matching.find((r) => r.method === req.method);
       if (!route) throw new HttpError(405, 'method-not-allowed', `${req.method} is not allowed on ${url.pathname}; try ${matching.map((r) => r.method).join(', ')}`);
-      if (route.admin) {
+      let person: Person | undefined;
+      if (route.who !== 'anyone') {
         const address = req.socket.remoteAddress ?? '?';
         const wait = throttle.waitS(address);
         if (wait > 0) throw new HttpError(429, 'too-many-attempts', `too many wrong tokens from this address: try again in ${wait} s`);
-        if (!isAdmin(req)) {
-          throttle.failed(address);
-          throw new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer {adminToken}');
+        const token = bearerToken(req);
+        person = token ? options.authenticate(token) : undefined;
+        if (!person) {
+          if (token) throttle.failed(address);
+          throw new HttpError(401, 'unauthorized', 'this route needs Authorization: Bearer {token} of a person with a role (PROTOCOL 5)');
+        }
+        if (person.role !== 'admin' && !route.who.includes(person.role)) {
+          throw new HttpError(403, 'forbidden', `${person.name} (${person.role}) may not ${req.method} ${url.pathname}; it needs ${route.who.length ? route.who.join(' or ') : 'admin'}`);
         }
       }
       const params = route.pattern.exec(url.pathname)!.slice(1);
-      const out = await route.handler({ req, url, params });
+      const out = await route.handler({ req, url, params, person });
+      for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
       send(res, out.status ?? 200, out.body, out.contentType);
     } catch (error) {
       if (error instanceof HttpError) {

@@ -7,7 +7,6 @@
  *   broker (tablets) ──▶ ingest         hall (pushed config, deadlines)      views ──▶ http
  */
 import { createServer, type Server } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_SETTINGS, DUTY_CODES, hallTopics, type DeviceKind, type Evaluation, type Settings } from '../protocol/index.js';
 import { HallBroker } from './broker.js';
@@ -19,6 +18,7 @@ import { recordStep } from './handling.js';
 import { createApi, type HubApi } from './http.js';
 import { evaluationFromEval, evaluationFromTablet, Ingest } from './ingest.js';
 import { Links } from './links.js';
+import { Users } from './users.js';
 import { Windows, type ServiceRequest } from './windows.js';
 import { silentLog, type Logger } from './log.js';
 import { Outbox } from './outbox.js';
@@ -26,7 +26,7 @@ import { servePage } from './pages.js';
 import { machinePorts, type PortOpener } from './ports.js';
 import { pairDevice, Registry, unpairDevice, type StaffOnDuty } from './registry.js';
 import { audit, lockDataDir, Store } from './store.js';
-import { PlatformSync } from './sync.js';
+import { PlatformSync, type SyncOptions } from './sync.js';
 import { HUB_VERSION, Views } from './views.js';
 
 export { HUB_VERSION } from './views.js';
@@ -65,6 +65,8 @@ export interface HubOptions {
   clock?: Clock;
   /** Discovery poll interval, ms. Default 2000. */
   discoveryIntervalMs?: number;
+  /** Platform sync timing the hall configuration does not set (the demo reconnects quickly). Default: the sync's own. */
+  syncTiming?: Pick<SyncOptions, 'reconnectMinMs' | 'reconnectMaxMs'>;
 }
 
 export class Hub implements HubApi {
@@ -82,14 +84,17 @@ export class Hub implements HubApi {
   private readonly ingest: Ingest;
   private readonly links: Links;
   private readonly windows: Windows;
+  readonly users: Users;
   private readonly timers: Timers;
   private dataVersion = 0;
   private readonly lock: { release(): void };
+  private readonly syncTiming: HubOptions['syncTiming'];
 
   constructor(options: HubOptions) {
     const config = (this.config = options.config);
     const clock = (this.clock = options.clock ?? systemClock);
     const log = (this.log = options.log ?? silentLog);
+    this.syncTiming = options.syncTiming;
     this.timers = new Timers(clock);
     this.identity = { hallId: config.hallId, areaCode: config.areaCode, deptCode: config.deptCode };
     this.lock = lockDataDir(config.dataDir); // two hubs on one data directory would each believe they own it
@@ -152,8 +157,10 @@ export class Hub implements HubApi {
       tabletsOnline: () => this.broker?.tabletsOnline() ?? new Set(),
       storageLow: () => this.ingest.storageLow,
       platform: () => this.platform,
+      selfTest: (deviceId) => this.ingest.selfTest(deviceId),
     });
-    const api = createApi(this, config.adminToken, clock);
+    this.users = new Users(this.store, config.adminToken, clock);
+    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes()] });
     this.server = createServer((req, res) => {
       api(req, res)
         .then(async (handled) => handled || (await servePage(req, res, log)))
@@ -196,9 +203,8 @@ export class Hub implements HubApi {
           return evaluationFromTablet({ hall: this.identity, tabletId, message, windowId, staff: windowId ? registry.staffAt(windowId) : undefined, transaction, receivedAt: isoNow(this.clock) });
         }),
       checkDashboard: (password) => {
-        const a = Buffer.from(password);
-        const b = Buffer.from(config.adminToken);
-        return a.length === b.length && timingSafeEqual(a, b);
+        const person = this.users.authenticate(password);
+        return !!person && person.role !== 'queue';
       },
       suggestion: async (tabletId, text) => {
         const at = isoNow(this.clock);
@@ -207,6 +213,8 @@ export class Hub implements HubApi {
         this.broker.publish(hallTopics.dashboard(config.hallId, 'suggestion'), { tabletId, text, at }, false);
       },
       rejected: (id, payload, reason) => this.ingest.reject(id, payload, reason),
+      presence: (tabletId) => void registry.updateStatus(tabletId, {}).catch(() => {}),
+      clock: this.clock,
       log,
     });
     await new Promise<void>((resolve, reject) => {
@@ -238,6 +246,7 @@ export class Hub implements HubApi {
         devices: () => this.views.devices().map((d) => ({ deviceId: d.deviceId, status: { online: d.online, kind: d.kind, model: d.model, fwVersion: d.fwVersion, windowId: d.windowId, state: d.state, lastSeenAt: d.lastSeenAt, linkErrors: d.linkErrors } })),
         log,
         clock: this.clock,
+        ...this.syncTiming,
       });
       this.platform.start();
     }
@@ -270,6 +279,10 @@ export class Hub implements HubApi {
   // ---- what the HTTP API and the CLI may do ----
   service(windowId: string, body: ServiceRequest, actor: string): Promise<void> {
     return this.windows.service(windowId, body, actor);
+  }
+
+  rateUrl(_windowId: string, _txnId: string): string | undefined {
+    return undefined; // the QR channel (PROTOCOL 8) fills this in
   }
 
   setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void> {

@@ -174,6 +174,25 @@ const MIGRATIONS: string[] = [
   CREATE INDEX evaluations_txn ON evaluations (txn_id) WHERE txn_id IS NOT NULL;
   UPDATE suggestions SET contact = NULL; -- a suggestion is anonymous: no number was consented to
   `,
+  // 7: people and roles (PROTOCOL 5 [r2]): a token per person, stored hashed, revocable
+  `
+  CREATE TABLE users (
+    name TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('queue', 'handler', 'manager', 'admin')),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL,
+    created_by TEXT NOT NULL,
+    revoked_at TEXT
+  );
+  -- the citizen's number from the queue system, kept only with consent (PROTOCOL 5 [r2] service)
+  ALTER TABLE transactions ADD COLUMN contact TEXT;
+  `,
+  // 8: reserved for the SMS channel (PROTOCOL 7)
+  `SELECT 1;`,
+  // 9: reserved for the 差评 handling loop (PROTOCOL 3 handling, 5)
+  `SELECT 1;`,
+  // 10: reserved for the QR and telephone channels (PROTOCOL 8)
+  `SELECT 1;`,
 ];
 
 export type Db = Database.Database;

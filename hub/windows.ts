@@ -16,6 +16,9 @@ export interface ServiceRequest {
   txnId: string;
   matterCode?: string | undefined;
   matterName?: string | undefined;
+  /** [r2] The citizen's mobile, given with consent at the counter (for SMS and call-back). */
+  contact?: string | undefined;
+  contactConsent?: boolean | undefined;
 }
 
 export interface WindowsDeps {
@@ -39,7 +42,17 @@ export class Windows {
     const at = isoNow(this.deps.clock);
     const onDuty = staff.duty !== 'off';
     await store.submit((db) =>
-      recordService(db, { txnId: body.txnId, windowId, event: body.event, matterCode: body.matterCode ?? null, matterName: body.matterName ?? null, staffId: onDuty ? staff.staffId || null : null, staffName: onDuty ? staff.staffName || null : null, at }),
+      recordService(db, {
+        txnId: body.txnId,
+        windowId,
+        event: body.event,
+        matterCode: body.matterCode ?? null,
+        matterName: body.matterName ?? null,
+        staffId: onDuty ? staff.staffId || null : null,
+        staffName: onDuty ? staff.staffName || null : null,
+        contact: body.contactConsent ? (body.contact ?? null) : null,
+        at,
+      }),
     );
     const evaluator = registry.evaluatorAt(windowId);
     const delivered = evaluator ? this.deps.sendToDevice(evaluator.deviceId, { type: 'SERVICE', event: SERVICE_EVENT_CODES[body.event], txnId: body.txnId, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '' }) : false;

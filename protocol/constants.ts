@@ -180,8 +180,14 @@ export const MAX_BATCH_BYTES = 256 * 1024;
 /** PROTOCOL 4: `comment` is at most 500 characters (code points, not UTF-16 units). */
 export const MAX_COMMENT_CHARS = 500;
 
-/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: the source id, then a counter from 1. */
-export const EVALUATION_ID = new RegExp(`^[\\x20-\\x7e]{1,${MAX_DEVICE_ID_BYTES}}-[1-9][0-9]{0,9}$`);
+/**
+ * [r2] Ids of ratings that no device counts: `QR-{txnId}` (PROTOCOL 8), `SMS-{txnId}`,
+ * `TEL-{txnId}` (the telephone follow-up), `RE-{first id}` (评价次数 2).
+ */
+export const FOLLOW_UP_ID_PREFIXES = ['QR', 'SMS', 'TEL', 'RE'] as const;
+
+/** `{deviceId}-{counter}` or `{tabletId}-{counter}`: the source id, then a counter from 1; or a follow-up's id. */
+export const EVALUATION_ID = new RegExp(`^(?:[\\x20-\\x7e]{1,${MAX_DEVICE_ID_BYTES}}-[1-9][0-9]{0,9}|(?:${FOLLOW_UP_ID_PREFIXES.join('|')})-.{1,200})$`, 'u');
 
 /** Every mainland mobile number in a text replaced by `1**********` (for what is kept for audit). */
 export function withoutPhoneNumbers(text: string): string {

@@ -25,6 +25,7 @@ export {
   Duty,
   EVALUATION_FLAGS,
   EVALUATION_ID,
+  FOLLOW_UP_ID_PREFIXES,
   EventCode,
   HANDLING_STEPS,
   LINK,

@@ -100,6 +100,6 @@ describe('staff pages', () => {
     expect((await welcome).message).toMatchObject({ type: 'WELCOME', windowId: 'A02' });
     await page.waitForSelector('#paired-box tr[data-device="HCP5-PEND1"]', { timeout: 10_000 });
     const { json } = await hub.api('GET', '/api/audit');
-    expect((json.audit as { actor: string; action: string; detail: { deviceId?: string } }[]).some((a) => a.action === 'pair' && a.actor === 'api' && a.detail.deviceId === 'HCP5-PEND1')).toBe(true);
+    expect((json.audit as { actor: string; action: string; detail: { deviceId?: string } }[]).some((a) => a.action === 'pair' && a.actor === 'admin' && a.detail.deviceId === 'HCP5-PEND1')).toBe(true);
   });
 });
