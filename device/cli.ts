@@ -3,29 +3,32 @@
  *
  * With `--board sim` (the default) the evaluator is drawn in the terminal and driven from
  * stdin: `press N` (N = 1..5, 5 = 非常满意), `hold N MS`, `invite`, `combo MS` (technician
- * mode), `quit`; in a terminal, keys 1-5 and i work too. `--log json` prints one JSON line per
- * state change and per frame on stderr.
+ * mode), `quit`; in a terminal, keys 1-5 and i work too. With `--board firmata` the buttons,
+ * LEDs and buzzer are a real board's (an Arduino running StandardFirmata, or `npm run board`).
+ * `--log json` prints one JSON line per state change and per frame on stderr.
  */
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import five from 'johnny-five';
+import { SerialPort } from 'serialport';
 import { DEVICE_ID_RULE, isValidDeviceId } from '../protocol/index.js';
 import { SimIO } from '../simulators/sim-io.js';
 import type { LedId, LedMode } from './core.js';
 import { Firmware, type LogEntry } from './firmware.js';
-import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady, type PinMap } from './hardware.js';
+import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady, connectFirmata, type FirmataConnection, type PinMap } from './hardware.js';
 import { serialTransport, hidGadget, type ByteTransport } from './transport.js';
 
 const USAGE = `usage: npm run device -- --port PATH --id DEVICE_ID --state-dir DIR
-         [--board sim|firmata] [--board-port PATH] [--pins FILE.json]
+         [--board sim|firmata] [--board-port PATH] [--board-baud N] [--pins FILE.json]
          [--transport serial|hid] [--baud N] [--capacity N] [--log json|text]
 
   --port        the link to the hub: a serial port (a socat pty in tests) or /dev/hidgN with --transport hid
   --id          the evaluator's factory serial: printable ASCII, at most 32 bytes
   --state-dir   where the non-volatile queue and counter live
   --board       sim (default): a simulated board driven from stdin; firmata: a real board
-  --board-port  the firmata board's serial port (detected if omitted)
+  --board-port  the firmata board's serial port (detected if omitted: the first USB serial port)
+  --board-baud  the firmata board's baud rate (default 57600, StandardFirmata's)
   --pins        the pin map as JSON (default: the simulated evaluator's wiring)
   --capacity    queued messages kept at most (default 10000)
 
@@ -42,6 +45,7 @@ function parse(argv: string[]) {
       'state-dir': { type: 'string' },
       board: { type: 'string', default: 'sim' },
       'board-port': { type: 'string' },
+      'board-baud': { type: 'string', default: '57600' },
       pins: { type: 'string' },
       transport: { type: 'string', default: 'serial' },
       baud: { type: 'string', default: '115200' },
@@ -65,6 +69,8 @@ function parse(argv: string[]) {
   const baud = Number(values.baud);
   const capacity = Number(values.capacity);
   if (!Number.isInteger(baud) || baud <= 0) throw new UsageError(`--baud must be a positive integer, got ${values.baud}`);
+  const boardBaud = Number(values['board-baud']);
+  if (!Number.isInteger(boardBaud) || boardBaud <= 0) throw new UsageError(`--board-baud must be a positive integer, got ${values['board-baud']}`);
   if (!Number.isInteger(capacity) || capacity < 2) throw new UsageError(`--capacity must be an integer of at least 2, got ${values.capacity}`);
   let pins: PinMap = SIM_PIN_MAP;
   if (values.pins) {
@@ -74,10 +80,17 @@ function parse(argv: string[]) {
       throw new UsageError(`--pins ${values.pins}: ${(error as Error).message}`);
     }
   }
-  return { port: need('port'), id, stateDir: need('state-dir'), board: values.board, boardPort: values['board-port'], pins, transport: values.transport, baud, capacity, log: values.log };
+  return { port: need('port'), id, stateDir: need('state-dir'), board: values.board, boardPort: values['board-port'], boardBaud, pins, transport: values.transport, baud, capacity, log: values.log };
 }
 
 const LED_GLYPH: Record<LedMode, string> = { off: '○', on: '●', blink: '◐', 'blink-fast': '◍' };
+
+/** The first port that looks like a USB board (the pattern johnny-five and firmata.js use). */
+async function detectBoardPort(): Promise<string> {
+  const found = (await SerialPort.list()).find((p) => /usb|acm|^com/i.test(p.path));
+  if (!found) throw new Error('no board found on a USB serial port; give its port with --board-port');
+  return found.path;
+}
 
 function render(firmware: Firmware, hardware: JohnnyFiveHardware): string {
   const led = (id: LedId) => LED_GLYPH[hardware.view.leds.get(id) ?? 'off'];
@@ -108,14 +121,21 @@ async function main(argv: string[]): Promise<number> {
     }
   };
 
+  // A board is always handed to johnny-five as an IO plugin: its own `port` path needs the
+  // serialport 8 API, which this project does not install (see connectFirmata).
   const io = args.board === 'sim' ? new SimIO() : undefined;
-  const board = new five.Board({
-    ...(io ? { io } : args.boardPort ? { port: args.boardPort } : {}),
-    repl: false,
-    debug: false,
-    sigint: false, // the CLI handles Ctrl-C itself, closing the queue log cleanly
-  } as unknown as five.BoardOption);
-  await boardReady(board);
+  let firmata: FirmataConnection | undefined;
+  let board: five.Board;
+  if (io) {
+    board = new five.Board({ io, repl: false, debug: false, sigint: false } as unknown as five.BoardOption); // the CLI handles Ctrl-C itself
+    await boardReady(board);
+  } else {
+    const path = args.boardPort ?? (await detectBoardPort());
+    firmata = connectFirmata({ path, baudRate: args.boardBaud });
+    board = firmata.board;
+    const reported = await firmata.ready;
+    log({ level: 'info', msg: 'board ready', port: path, firmware: reported.firmware, protocol: reported.version });
+  }
   const hardware = new JohnnyFiveHardware(board, args.pins);
   const transport: ByteTransport = args.transport === 'hid' ? hidGadget(args.port) : serialTransport(args.port, args.baud);
   const firmware = new Firmware({ core: { deviceId: args.id, queueCapacity: args.capacity }, stateDir: args.stateDir, transport, hardware, log });
@@ -131,11 +151,23 @@ async function main(argv: string[]): Promise<number> {
 
   let done!: (code: number) => void;
   const finished = new Promise<number>((resolve) => (done = resolve));
-  const quit = () => {
-    void firmware.stop().then(() => done(0));
+  let quitting = false;
+  const quit = (code = 0) => {
+    if (quitting) return;
+    quitting = true;
+    void firmware
+      .stop()
+      .then(() => firmata?.close())
+      .then(() => done(code));
   };
-  process.once('SIGINT', quit);
-  process.once('SIGTERM', quit);
+  process.once('SIGINT', () => quit());
+  process.once('SIGTERM', () => quit());
+  // A board that is gone leaves an evaluator whose buttons do nothing: stop (the queue log
+  // closed cleanly) and exit non-zero so the service manager restarts it and someone sees it.
+  void firmata?.lost.then((error) => {
+    log({ level: 'error', msg: 'board lost', error: error.message });
+    quit(1);
+  });
 
   const pinOf = (button: string) => (button === 'i' || button === 'invite' ? args.pins.invite : args.pins.buttons[button as '1']);
   const drive = (button: string, ms: number) => {
