@@ -9,6 +9,7 @@
  *   status                           backlog and devices, in words
  *   export --format csv|json|gb39046 [--from ISO] [--to ISO]
  *   audit                            the latest configuration changes
+ *   users [add NAME ROLE | revoke NAME]  people and their roles (a new token is printed once)
  *
  * A configuration problem is one line naming the key, exit 2; any other failure one line, exit 1.
  */
@@ -21,8 +22,11 @@ import { Hub, type LogEntry } from './hub.js';
 import { DEVICE_ID_RULE, isValidDeviceId } from '../protocol/index.js';
 import { pairDevice, readDevices, unpairDevice } from './registry.js';
 import { Store, StoreError } from './store.js';
+import { systemClock } from './clock.js';
+import { HttpError, ROLES, type Role } from './http.js';
+import { Users } from './users.js';
 
-const USAGE = `usage: npm run hub -- init FILE | --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit]`;
+const USAGE = `usage: npm run hub -- init FILE | --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit | users [add NAME queue|handler|manager|admin | revoke NAME]]`;
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
 class UsageError extends Error {}
@@ -210,6 +214,26 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
       for (const r of rows) out(`${r.at} ${r.actor.padEnd(9)} ${r.action.padEnd(9)} ${r.detail}`);
       return 0;
     }
+    case 'users': {
+      const users = new Users(store, config.adminToken, systemClock);
+      const [verb, name, role] = args;
+      if (verb === 'add') {
+        if (!name || !role || !(ROLES as readonly string[]).includes(role)) throw new UsageError(`usage: users add NAME ${ROLES.join('|')}`);
+        const created = await users.create(name, role as Role, 'cli');
+        out(`${created.name} (${created.role}): token, shown once: ${created.token}`);
+        return 0;
+      }
+      if (verb === 'revoke') {
+        if (!name) throw new UsageError('usage: users revoke NAME');
+        out((await users.revoke(name, 'cli')) ? `revoked ${name}` : `${name} has no active token`);
+        return 0;
+      }
+      if (verb !== undefined) throw new UsageError(`usage: users [add NAME ROLE | revoke NAME]`);
+      const list = users.list();
+      if (list.length === 0) out('no people yet: `users add NAME ROLE` (the admin token of the configuration is the person admin)');
+      for (const u of list) out(`${u.name.padEnd(16)} ${u.role.padEnd(8)} since ${u.createdAt}${u.revokedAt ? `, REVOKED ${u.revokedAt}` : ''}`);
+      return 0;
+    }
     default:
       throw new UsageError(`unknown command ${JSON.stringify(command)}\n${USAGE}`);
   }
@@ -226,7 +250,7 @@ run(process.argv.slice(2)).then(
       process.stderr.write(`hub: ${error.message}\n`);
       process.exit(2);
     }
-    const message = error instanceof StoreError || error instanceof Error ? error.message : String(error);
+    const message = error instanceof StoreError || error instanceof HttpError || error instanceof Error ? error.message : String(error);
     process.stderr.write(`hub: ${message}\n`);
     process.exit(1);
   },

@@ -234,6 +234,8 @@ export function createApi(hub: HubApi, options: ApiOptions) {
 
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/api\/health$/, who: 'anyone', handler: async () => ({ body: hub.views.health() }) },
+    // who the token belongs to: the staff pages show only what the role may do
+    { method: 'GET', pattern: /^\/api\/me$/, who: ['queue', 'handler', 'manager'], handler: async ({ person }) => ({ body: person }) },
     {
       method: 'POST',
       pattern: /^\/api\/windows\/([^/]+)\/service$/,
