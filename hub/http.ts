@@ -235,7 +235,7 @@ export function createApi(hub: HubApi, options: ApiOptions) {
   const routes: Route[] = [
     { method: 'GET', pattern: /^\/api\/health$/, who: 'anyone', handler: async () => ({ body: hub.views.health() }) },
     // who the token belongs to: the staff pages show only what the role may do
-    { method: 'GET', pattern: /^\/api\/me$/, who: ['queue', 'handler', 'manager'], handler: async ({ person }) => ({ body: person }) },
+    { method: 'GET', pattern: /^\/api\/me$/, who: ['queue', 'handler', 'manager'], handler: async ({ person }) => ({ body: { name: person!.name, role: person!.role } }) },
     {
       method: 'POST',
       pattern: /^\/api\/windows\/([^/]+)\/service$/,

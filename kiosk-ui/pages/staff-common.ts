@@ -22,6 +22,18 @@ export class ApiError extends Error {
 }
 
 let token: string | null = null;
+/** Who is signed in (PROTOCOL 5 [r2] roles): the pages show only what the role may do. */
+let me: { name: string; role: 'queue' | 'handler' | 'manager' | 'admin' } | undefined;
+
+/** The signed-in person, once the hub took the token. */
+export function currentPerson(): typeof me {
+  return me;
+}
+
+/** May the signed-in person use what needs one of these roles? (admin may use everything) */
+export function may(...roles: ('queue' | 'handler' | 'manager')[]): boolean {
+  return !!me && (me.role === 'admin' || (roles as string[]).includes(me.role));
+}
 let onUnauthorized: () => void = () => {};
 
 /**
@@ -181,8 +193,10 @@ export function runStaffPage(page: StaffPage): void {
   const enter = async (candidate: string, fromPrompt: boolean) => {
     token = candidate;
     try {
+      me = await api<{ name: string; role: 'queue' | 'handler' | 'manager' | 'admin' }>('GET', '/api/me');
       const hall = await api<HallInfo>('GET', '/api/hall');
       localStorage.setItem(TOKEN_KEY, candidate);
+      document.body.dataset['role'] = me.role;
       login.hidden = true;
       app.hidden = false;
       signOut.hidden = false;
