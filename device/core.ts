@@ -7,6 +7,7 @@
  */
 import {
   AckReason,
+  HubStateFlag,
   AckStatus,
   Capability,
   DEFAULT_SETTINGS,
@@ -145,6 +146,8 @@ export class EvaluatorCore {
   private session = false;
   /** hub time - local time, once a WELCOME set the clock. */
   private clockOffset: number | undefined;
+  /** The hub's last HUB_STATE flags (PROTOCOL 1.3 [r2]). */
+  private hubFlags = 0;
   private windowName = '';
   private staffName = '';
   private serving: { txnId: string; matterName: string } | undefined;
@@ -463,6 +466,11 @@ export class EvaluatorCore {
       case 'SETTINGS':
       case 'SELF_TEST':
         this.onReliable(seq, message, now);
+        break;
+      case 'HUB_STATE':
+        // PROTOCOL 1.3 [r2]: the hub's health; presses are queued here either way (nothing is lost)
+        if (message.flags !== this.hubFlags) this.log(message.flags & HubStateFlag.STORAGE_UNAVAILABLE ? 'warn' : 'info', 'hub state', { storageUnavailable: !!(message.flags & HubStateFlag.STORAGE_UNAVAILABLE), platformUnreachable: !!(message.flags & HubStateFlag.PLATFORM_UNREACHABLE) });
+        this.hubFlags = message.flags;
         break;
       case 'HELLO':
       case 'STATE':

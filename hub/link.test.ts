@@ -110,6 +110,7 @@ interface Options {
   evaluation?: LinkDeps['evaluation'];
   event?: LinkDeps['event'];
   now?: () => number;
+  hubState?: () => number;
 }
 
 /** A link on one end of a memory pipe, opened, with a device on the other. */
@@ -124,6 +125,7 @@ async function linked(options: Options = {}) {
     evaluation,
     event,
     now: options.now ?? (() => now),
+    ...(options.hubState ? { hubState: options.hubState } : {}),
   };
   const link = new DeviceLink(pipe.b, deps);
   const device = new Device(pipe.a);
@@ -161,6 +163,21 @@ describe('DeviceLink session (PROTOCOL 1.4)', () => {
     expect(link.isWelcomed).toBe(true);
     expect(link.deviceId).toBe(PAIRED);
     expect(events).toEqual([`online ${PAIRED}`, `hello ${PAIRED}`]);
+  });
+
+  it('tells a welcomed device the hub\'s state (HUB_STATE, PROTOCOL 1.3 [r2]) after WELCOME and on change, never an unwelcomed one', async () => {
+    let flags = 2;
+    const { device, link } = await linked({ hubState: () => flags });
+    link.sendHubState(1); // not welcomed yet: nothing is sent
+    await device.hello();
+    const state = await device.next((p) => p.message.type === 'HUB_STATE', 'HUB_STATE');
+    expect(state).toEqual({ seq: 0, message: { type: 'HUB_STATE', flags: 2 } });
+    expect(device.types().indexOf('WELCOME')).toBeLessThan(device.types().indexOf('HUB_STATE'));
+    flags = 0;
+    const since = device.received.length;
+    link.sendHubState(0);
+    expect((await device.next((p) => p.message.type === 'HUB_STATE', 'the second HUB_STATE', since)).message).toEqual({ type: 'HUB_STATE', flags: 0 });
+    expect(device.received.filter((p) => p.message.type === 'HUB_STATE')).toHaveLength(2);
   });
 
   it('gives an unpaired device no WELCOME and answers its reliable messages ACK 2/3, storing nothing', async () => {

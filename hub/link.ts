@@ -62,6 +62,8 @@ export interface LinkDeps {
    * device is already online on another port) when not; the device then gets no WELCOME.
    */
   conflict?(deviceId: string): string | undefined;
+  /** PROTOCOL 1.3 [r2] HUB_STATE flags now (`HubStateFlag`). Default 0. */
+  hubState?(): number;
 }
 
 export interface LinkEvents {
@@ -149,6 +151,11 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
     return true;
   }
 
+  /** The hub's state changed: a welcomed device is told (HUB_STATE is unreliable; it is sent again on every change). */
+  sendHubState(flags: number): void {
+    if (this.welcomed) this.send({ type: 'HUB_STATE', flags });
+  }
+
   /** Pairing changed: welcome a waiting device, or forget the session of an unpaired one. */
   recheckPairing(): void {
     if (!this.session) return;
@@ -231,6 +238,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
       case 'STAFF':
       case 'SETTINGS':
       case 'SELF_TEST':
+      case 'HUB_STATE':
         this.stats.refused++;
         this.emit('log', { level: 'warn', msg: 'hub-to-device message received from a device', deviceId, type: message.type });
         break;
@@ -278,6 +286,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
     this.send({ type: 'WELCOME', hubTime: this.deps.now(), windowId: pairing.windowId, windowName: pairing.windowName, settings: pairing.settings });
     this.send({ type: 'PING', senderTime: this.deps.now() }); // measure the clock offset early
     this.sendReliable({ type: 'STAFF', ...this.deps.staff(pairing.windowId) });
+    this.send({ type: 'HUB_STATE', flags: this.deps.hubState?.() ?? 0 }); // PROTOCOL 1.3 [r2]: after WELCOME
   }
 
   private onReliable(deviceId: string, seq: number, message: Eval | Event): void {

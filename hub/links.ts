@@ -25,6 +25,8 @@ export interface LinksDeps {
   status(deviceId: string, fields: { state?: string; queued?: number }): void;
   /** Discovery poll interval, ms. Default 2000. */
   discoveryIntervalMs?: number;
+  /** PROTOCOL 1.3 [r2] HUB_STATE flags now. */
+  hubState?(): number;
 }
 
 /**
@@ -131,6 +133,7 @@ export class Links {
       event: this.deps.event,
       now: () => this.deps.clock.now(),
       clock: this.deps.clock,
+      hubState: () => this.deps.hubState?.() ?? 0,
       conflict: (deviceId) => [...this.ports].find(([, other]) => other !== link && other.deviceId === deviceId && other.isWelcomed && other.isOnline)?.[0],
     });
     const gate = new HelloGate(this.deps.clock, (dropped) => log({ level: 'warn', msg: 'HELLO flood: new device ids ignored on this port', port: key, dropped }));
@@ -164,6 +167,11 @@ export class Links {
   /** Sends a reliable message to a welcomed device; false if it is not online and welcomed. */
   send(deviceId: string, message: Message): boolean {
     return this.welcomed(deviceId)?.sendReliable(message) ?? false;
+  }
+
+  /** The hub's state changed: every welcomed device is told (HUB_STATE). */
+  broadcastHubState(flags: number): void {
+    for (const link of this.links) link.sendHubState(flags);
   }
 
   /** Pairings changed: welcome waiting devices, release unpaired ones. */

@@ -14,6 +14,8 @@ export const MessageType = {
   SETTINGS: 0x12,
   /** Extension of PROTOCOL 1.3: run the self-test now (technician page); answered by EVENT 4. */
   SELF_TEST: 0x13,
+  /** PROTOCOL 1.3 [r2]: the hub's own health (flags), after WELCOME and on change; unreliable. */
+  HUB_STATE: 0x14,
   EVAL: 0x20,
   EVENT: 0x21,
   ACK: 0x30,
@@ -41,11 +43,15 @@ export const DIRECTION: Readonly<Record<MessageName, 'device' | 'hub' | 'either'
   STAFF: 'hub',
   SETTINGS: 'hub',
   SELF_TEST: 'hub',
+  HUB_STATE: 'hub',
   EVAL: 'device',
   EVENT: 'device',
   ACK: 'either',
   NACK: 'either',
 };
+
+/** HUB_STATE.flags (PROTOCOL 1.3 [r2]). */
+export const HubStateFlag = { STORAGE_UNAVAILABLE: 1 << 0, PLATFORM_UNREACHABLE: 1 << 1 } as const;
 
 export const AckStatus = { OK: 0, DUPLICATE: 1, REJECTED: 2 } as const;
 export type AckStatus = (typeof AckStatus)[keyof typeof AckStatus];
@@ -209,9 +215,28 @@ export type Channel = (typeof CHANNELS)[number];
 export const ORIGINS = ['prompted', 'invited', 'unsolicited', 'tablet'] as const;
 export type OriginName = (typeof ORIGINS)[number];
 export const EVALUATION_FLAGS = ['misuse', 'clockUnsynced'] as const;
-/** Steps a person records in handling a 差评 (`POST /api/evaluations/{id}/handling`). */
-export const HANDLING_STEPS = ['acknowledged', 'called-back', 'resolved'] as const;
+/**
+ * Steps a person records in handling a 差评 (`POST /api/evaluations/{id}/handling`, PROTOCOL 5
+ * [r2]): 受理, 当场裁定, 回访, 转12345, 整改, 反馈, 办结. The order they may come in is the hub's
+ * (hub/handling.ts).
+ */
+export const HANDLING_STEPS = ['acknowledged', 'resolved-on-the-spot', 'called-back', 'handed-over', 'rectified', 'feedback-given', 'resolved'] as const;
 export type HandlingStepName = (typeof HANDLING_STEPS)[number];
+/** Steps the hub records itself: 督办 when the deadline passes unresolved, and the 评价次数 2 arriving. */
+export const HUB_STEPS = ['escalated', 're-rated'] as const;
+export type HubStepName = (typeof HUB_STEPS)[number];
+/** Every step a 差评's handling may hold (PROTOCOL 3 `handling`). */
+export const ALL_HANDLING_STEPS = [...HANDLING_STEPS, ...HUB_STEPS] as const;
+export type AnyHandlingStep = HandlingStepName | HubStepName;
+/**
+ * [r2] A handling step's id (PROTOCOL 3 `handling`): `{evaluationId}#{n}`, n its place among
+ * that 差评's steps from 1. It never has a device evaluation id's shape, so a receipt listing
+ * both kinds of id is read without doubt.
+ */
+export const STEP_ID = /^.{1,240}#[1-9][0-9]{0,5}$/u;
+export function stepIdOf(evaluationId: string, n: number): string {
+  return `${evaluationId}#${n}`;
+}
 
 /** Default reason catalogue: the offline indicators and common complaints (issue: hall tablet). */
 export const DEFAULT_REASONS: readonly { code: string; zh: string; en: string }[] = [
@@ -282,8 +307,12 @@ export const ACK_STATUS_NAMES = {
 export type AckStatusName = (typeof ACK_STATUS_NAMES)[AckStatus];
 export const ACK_STATUS_CODES = /* @__PURE__ */ invert<AckStatus, AckStatusName>(ACK_STATUS_NAMES);
 
-/** The groupings of `GET /api/stats?by=` (PROTOCOL 5; `hour` is the project's extension for the chart). */
-export const STAT_GROUP_NAMES = ['window', 'staff', 'matter', 'channel', 'hour'] as const;
+/**
+ * The groupings of `GET /api/stats?by=` (PROTOCOL 5). The project's extensions: `reason` (each
+ * reason code of a rating), `department` (the matter's department, else the hall's deptCode)
+ * for the 月度通报, and `hour` for the dashboard's chart.
+ */
+export const STAT_GROUP_NAMES = ['window', 'staff', 'matter', 'channel', 'reason', 'department', 'hour'] as const;
 
 /** A request-chosen key looked up as an own property only (`constructor`, `__proto__` are not keys). */
 export function ownKey<T extends object>(table: T, key: string): key is Extract<keyof T, string> {

@@ -28,6 +28,11 @@ export {
   FOLLOW_UP_ID_PREFIXES,
   EventCode,
   HANDLING_STEPS,
+  HUB_STEPS,
+  ALL_HANDLING_STEPS,
+  STEP_ID,
+  stepIdOf,
+  HubStateFlag,
   LINK,
   Language,
   Level,
@@ -58,7 +63,7 @@ export {
   utf8Bytes,
   withoutPhoneNumbers,
 } from './constants.js';
-export type { AckStatusName, Channel, DeviceStateName, DutyName, EvalOriginName, HandlingStepName, MessageName, OriginName, ServiceEventName } from './constants.js';
+export type { AckStatusName, AnyHandlingStep, Channel, DeviceStateName, DutyName, EvalOriginName, HandlingStepName, HubStepName, MessageName, OriginName, ServiceEventName } from './constants.js';
 
 export { ConfigError, FrameError, PayloadError, StoreError, describeIssue, hexByte, issueLine } from './errors.js';
 export type { FrameErrorCode, IssueLike } from './errors.js';
@@ -101,6 +106,7 @@ export type {
   Ping,
   Pong,
   SelfTest,
+  HubState,
   Service,
   Settings,
   SettingsMessage,
@@ -147,12 +153,14 @@ export type { ByteTransport, ByteTransportEvents, ReportIO, SerialPortLike } fro
 
 // Types only: erased at build, so zod stays out of whatever imports this file.
 export type {
+  Alert,
   Batch,
   DeviceSettings,
   DeviceStatus,
   Evaluation,
   HallConfig,
   HallStatus,
+  HandlingBatch,
   HandlingStep,
   PayloadOf,
   PublicConfig,
@@ -182,6 +190,9 @@ export type {
   HandlingAnswer,
   HandlingRecord,
   HandlingRequest,
+  LoopPhase,
+  ReRatingAnswer,
+  ReRatingRequest,
   Health,
   LinkCounters,
   ListedEvaluation,

@@ -99,6 +99,11 @@ export interface SettingsMessage {
 export interface SelfTest {
   type: 'SELF_TEST';
 }
+/** PROTOCOL 1.3 [r2]: bit 0 storage unavailable, bit 1 platform unreachable (`HubStateFlag`). */
+export interface HubState {
+  type: 'HUB_STATE';
+  flags: number;
+}
 export interface Eval {
   type: 'EVAL';
   counter: number;
@@ -127,7 +132,7 @@ export interface Nack {
   offendingSeq: number;
 }
 
-export type Message = Hello | Welcome | Ping | Pong | State | Service | Staff | SettingsMessage | SelfTest | Eval | Event | Ack | Nack;
+export type Message = Hello | Welcome | Ping | Pong | State | Service | Staff | SettingsMessage | SelfTest | HubState | Eval | Event | Ack | Nack;
 export type MessageOf<N extends MessageName> = Extract<Message, { type: N }>;
 
 /** A message with the seq of its frame: 0 for unreliable messages, the acknowledged seq for ACK. */
@@ -177,6 +182,7 @@ const LAYOUT_TABLE = {
   STAFF: [oneOf('duty', Duty), f('staffId', 'str'), f('staffName', 'str'), f('staffTitle', 'str')],
   SETTINGS: [f('settings', 'settings')],
   SELF_TEST: [],
+  HUB_STATE: [f('flags', 'u8', [0, 3])],
   EVAL: [
     f('counter', 'u32', [1, 0xffffffff]),
     oneOf('level', Level),

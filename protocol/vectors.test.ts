@@ -66,7 +66,7 @@ describe('message vectors', () => {
 
   it('cover every message type', () => {
     const types = new Set(vectors.map((v) => v.message['type']));
-    expect([...types].sort()).toEqual(['ACK', 'EVAL', 'EVENT', 'HELLO', 'NACK', 'PING', 'PONG', 'SELF_TEST', 'SERVICE', 'SETTINGS', 'STAFF', 'STATE', 'WELCOME']);
+    expect([...types].sort()).toEqual(['ACK', 'EVAL', 'EVENT', 'HELLO', 'HUB_STATE', 'NACK', 'PING', 'PONG', 'SELF_TEST', 'SERVICE', 'SETTINGS', 'STAFF', 'STATE', 'WELCOME']);
   });
 
   for (const v of vectors) {

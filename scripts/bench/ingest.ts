@@ -126,6 +126,7 @@ export class BenchEvaluator extends EventEmitter<BenchEvaluatorEvents> {
       case 'SELF_TEST':
         this.send({ type: 'ACK', status: this.filter.accept(seq) === 'duplicate' ? AckStatus.DUPLICATE : AckStatus.OK, reason: 0 }, seq);
         break;
+      case 'HUB_STATE':
       case 'HELLO':
       case 'PONG':
       case 'STATE':
