@@ -180,6 +180,7 @@ class Cable extends Emitter<ByteTransportEvents> implements ByteTransport {
   }
 
   async plug(): Promise<void> {
+    await this.unplug(); // whatever a failed plug left behind
     const socat = spawn('socat', ['-d', '-d', `pty,raw,echo=0,link=${this.devicePath}`, `pty,raw,echo=0,link=${this.hubPath}`], { stdio: ['ignore', 'ignore', 'pipe'] });
     this.socat = socat;
     const lines = createInterface({ input: socat.stderr! });
@@ -439,7 +440,8 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
               hubErrors[msg] = (hubErrors[msg] ?? 0) + 1;
             }
             if (killedByUs.has(h)) return;
-            crashes.push(`exit ${code ?? sig} after ${h.proc.stdout.length} log lines: ${[...h.proc.stdout.slice(-3), ...h.proc.logs.slice(-3).map((e) => String(e['msg']))].join(' | ').slice(0, 1500)}`);
+            const stderr = h.proc.logs.map((e) => String(e['msg'])).join('\n');
+            crashes.push(`exit ${code ?? sig} after ${h.proc.stdout.length} log lines; last: ${h.proc.stdout.slice(-3).join(' | ')}; stderr:\n${stderr.slice(0, 4000)}`);
             say(`the hub exited by itself: ${crashes.at(-1)}`);
             if (hub === h) {
               hubUp = false;
