@@ -462,10 +462,21 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       }
     };
     await bringUp();
+    /** The set-up's calls, again until they get through (a loaded machine answers slowly). */
+    const setUp = async (method: string, path: string, body: unknown): Promise<any> => {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return await api(method, path, body);
+        } catch (error) {
+          if (attempt >= 10) throw new Error(`set-up ${method} ${path}: ${(error as Error).message}`);
+          await delay(1000);
+        }
+      }
+    };
     // The hall, set up once through the API (durable: answered after the commit).
-    for (const id of ids) await api('PUT', `/api/windows/W${id}/staff`, { duty: 'on', staffId: `S${id}`, staffName: `Clerk ${id}` });
+    for (const id of ids) await setUp('PUT', `/api/windows/W${id}/staff`, { duty: 'on', staffId: `S${id}`, staffName: `Clerk ${id}` });
     const tokens: string[] = [];
-    for (let i = 0; i < Math.min(options.tablets, ids.length); i++) tokens.push((await api('POST', `/api/devices/TAB-${ids[i]}/pair`, { windowId: `W${ids[i]}`, kind: 'tablet' })).token as string);
+    for (let i = 0; i < Math.min(options.tablets, ids.length); i++) tokens.push((await setUp('POST', `/api/devices/TAB-${ids[i]}/pair`, { windowId: `W${ids[i]}`, kind: 'tablet' })).token as string);
 
     // ---- evaluators and tablets ----
     const evaluators: Evaluator[] = [];
@@ -486,7 +497,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       undo.push(() => e.firmware.stop().catch(() => {}));
       evaluators.push(e);
     }
-    for (const e of evaluators) await api('PUT', `/api/devices/${e.deviceId}/settings`, SETTINGS);
+    for (const e of evaluators) await setUp('PUT', `/api/devices/${e.deviceId}/settings`, SETTINGS);
     const tablets = tokens.map((token, i) => new Tablet(`TAB-${ids[i]}`, `W${ids[i]}`, token, `ws://127.0.0.1:${httpPort}/mqtt`, facts.tablet));
     for (const t of tablets) {
       t.connect();
