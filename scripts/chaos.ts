@@ -686,6 +686,12 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
     facts.platform = (ingest.db.prepare(`SELECT id, level, json_extract(payload, '$.txnId') AS txnId FROM evaluations WHERE hall_id = ?`).all(HALL) as PlatformRow[]);
     const repeats = (ingest.db.prepare('SELECT COALESCE(SUM(repeats), 0) AS n FROM evaluations').get() as { n: number }).n;
     const verdict = checkInvariants(facts);
+    /** What the maker was told and what the hub holds, for a lost id. */
+    const describe = (id: string) => {
+      const made = facts.presses.get(id) ?? facts.tablet.get(id);
+      const row = facts.hub.find((r) => r.id === id);
+      return `${id}: made ${JSON.stringify(made)}, hub ${row ? JSON.stringify(row) : 'has no row'}`;
+    };
     const presses = [...facts.presses.values()];
     const tabletRatings = [...facts.tablet.values()];
     const figures: Figures = {
@@ -723,7 +729,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       maxOutageS: options.maxOutageS,
       drainS,
       integrity,
-      samples: { lostAtHub: verdict.lostAtHub.slice(0, 10), lostAtPlatform: verdict.lostAtPlatform.slice(0, 10), doubled: verdict.doubled.slice(0, 10), phantoms: verdict.phantoms.slice(0, 10) },
+      samples: { lostAtHub: verdict.lostAtHub.slice(0, 10).map((id) => describe(id)), lostAtPlatform: verdict.lostAtPlatform.slice(0, 10), doubled: verdict.doubled.slice(0, 10), phantoms: verdict.phantoms.slice(0, 10) },
       ok: false,
     };
     figures.ok = crashes.length === 0 && figures.lost === 0 && figures.doubled === 0 && figures.phantoms === 0 && figures.unacknowledged === 0 && left.length === 0 && integrity === 'ok' && longestOutageMs <= options.maxOutageS * 1000;
