@@ -8,6 +8,7 @@ import type { IncomingMessage, Server } from 'node:http';
 import { Aedes, type AuthenticateError, type Client, type PublishPacket } from 'aedes';
 import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Duplex } from 'node:stream';
+import { systemClock, type Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { requestUrl } from './http.js';
 import { PayloadError, withoutPhoneNumbers, dashboardMaySubscribe, hallTopics, parseHallTopic, tabletMayPublish, tabletMaySubscribe, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
@@ -24,8 +25,20 @@ export interface BrokerDeps {
   tabletEvaluation(tabletId: string, evaluation: TabletEvaluation): Promise<TabletAck>;
   /** Keeps a refused payload with its reason, for audit (PROTOCOL 1.3). */
   rejected(tabletId: string, payload: string, reason: string): Promise<void>;
+  /**
+   * A tablet was heard from: it connected, disconnected, or published or pinged (`active`, at
+   * most once per `PRESENCE_EVERY_MS` per tablet). Default: nothing.
+   */
+  presence?(tabletId: string, what: TabletPresence): void;
+  /** Default: the system clock. */
+  clock?: Clock;
   log: Logger;
 }
+
+export type TabletPresence = 'connected' | 'disconnected' | 'active';
+
+/** A connected tablet's publishes and pings are reported at most this often, ms (each report is a write). */
+export const PRESENCE_EVERY_MS = 10_000;
 
 /** The embedded broker's limits (Mosquitto's max_connections, message_size_limit). */
 export const BROKER_LIMITS = {
@@ -50,6 +63,8 @@ export class HallBroker {
   private readonly connections = new Map<string, number>();
   /** Connected tablets' clients by tablet id. */
   private readonly sessions = new Map<string, Set<Client>>();
+  /** When each connected tablet was last reported, ms (`active` reports are spaced by `PRESENCE_EVERY_MS`). */
+  private readonly heardAt = new Map<string, number>();
 
   static async create(server: Server, deps: BrokerDeps): Promise<HallBroker> {
     // limits as Mosquitto's max_inflight_messages, max_queued_messages and friends set them
@@ -68,19 +83,34 @@ export class HallBroker {
   private constructor(aedes: Aedes, server: Server, deps: BrokerDeps) {
     this.aedes = aedes;
     const { hallId } = deps;
+    const clock = deps.clock ?? systemClock;
+    const presence = (id: string, what: TabletPresence) => {
+      const now = clock.now();
+      if (what === 'active' && now - (this.heardAt.get(id) ?? -Infinity) < PRESENCE_EVERY_MS) return;
+      if (what === 'disconnected') this.heardAt.delete(id);
+      else this.heardAt.set(id, now);
+      deps.presence?.(id, what);
+    };
     aedes.on('clientReady', (client) => {
       const id = (client as Client & { tabletId?: string }).tabletId;
       if (!id) return;
       let set = this.sessions.get(id);
       if (!set) this.sessions.set(id, (set = new Set()));
       set.add(client);
+      presence(id, 'connected');
     });
     aedes.on('clientDisconnect', (client) => {
       const id = (client as Client & { tabletId?: string }).tabletId;
       const set = id ? this.sessions.get(id) : undefined;
+      // a session cut by unpairing is already gone from `sessions`: still a last sighting
+      if (id) presence(id, 'disconnected');
       if (!set) return;
       set.delete(client);
       if (set.size === 0) this.sessions.delete(id!);
+    });
+    aedes.on('ping', (_packet, client) => {
+      const id = (client as (Client & { tabletId?: string }) | null)?.tabletId;
+      if (id) presence(id, 'active');
     });
     aedes.authenticate = (client, username, password, done) => {
       if (username === 'dashboard' && password && deps.checkDashboard(password.toString('utf8'))) {
@@ -133,6 +163,7 @@ export class HallBroker {
         done(new Error(`not allowed to publish to ${packet.topic}`));
         return;
       }
+      presence(tabletId, 'active');
       const parsed = parseHallTopic(packet.topic);
       if (parsed?.kind === 'tablet' && parsed.leaf === 'evaluations') {
         this.onEvaluation(tabletId, packet, deps, done);

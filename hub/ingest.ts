@@ -6,7 +6,7 @@
  * channel answers.
  */
 import { statfsSync } from 'node:fs';
-import { AckReason, AckStatus, ORIGIN_NAMES, PayloadError, type Eval, type Evaluation, type Event, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
+import { AckReason, AckStatus, EventCode, ORIGIN_NAMES, PayloadError, type Eval, type Evaluation, type Event, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
 import { parsePayload } from '../protocol/schemas.js';
 import { isoNow, type Clock } from './clock.js';
 import { commitEvaluation, type CommitResult, type HallIdentity, type TransactionRecord } from './evaluations.js';
@@ -126,6 +126,29 @@ export function acksFor(result: CommitResult): { device: AckDecision; status: Ta
   }
 }
 
+/**
+ * The parts an evaluator's self-test checks, by bit of EVENT 4's arg (PROTOCOL 1.3 "bitmap of
+ * failed parts"): bits 0..4 the LEDs of buttons 1..5, bit 5 the status LED, bit 6 the buzzer,
+ * as the firmware sets them (`SELF_TEST_BIT` in device/hardware.ts; a test keeps the two equal).
+ */
+export const SELF_TEST_PARTS = ['led1', 'led2', 'led3', 'led4', 'led5', 'status', 'buzzer'] as const;
+
+/** The latest self-test an evaluator reported: when the hub stored it, and what failed. */
+export interface SelfTestResult {
+  at: string;
+  /** Part names from `SELF_TEST_PARTS`, or `bit{n}` for a bit this hub does not know; empty when all passed. */
+  failed: string[];
+}
+
+/** The failed parts named by an EVENT 4 bitmap, lowest bit first. */
+export function failedParts(bitmap: number): string[] {
+  const failed: string[] = [];
+  for (let bit = 0; bit < 32; bit++) {
+    if ((bitmap >>> bit) & 1) failed.push(SELF_TEST_PARTS[bit] ?? `bit${bit}`);
+  }
+  return failed;
+}
+
 /** The device ACK that keeps a press on the device: the hub cannot store it now (PROTOCOL 1.3 reason 4). */
 export const STORAGE_UNAVAILABLE: AckDecision = { status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE };
 export const INVALID_FIELD: AckDecision = { status: AckStatus.REJECTED, reason: AckReason.INVALID_FIELD };
@@ -148,8 +171,24 @@ export interface IngestDeps {
 export class Ingest {
   /** Free space fell below `storage.minFreeMiB`: new ratings are refused, devices keep them. */
   storageLow = false;
+  /**
+   * The latest self-test of each evaluator, read once from the events kept and then kept up
+   * here: `GET /api/devices` and the platform's device status read it every second, and
+   * `device_events` has no index for it.
+   */
+  private readonly selfTests = new Map<string, SelfTestResult>();
 
-  constructor(private readonly deps: IngestDeps) {}
+  constructor(private readonly deps: IngestDeps) {
+    const rows = deps.store.read(
+      (db) => db.prepare('SELECT device_id, arg, at FROM device_events WHERE id IN (SELECT MAX(id) FROM device_events WHERE code = ? GROUP BY device_id)').all(EventCode.SELF_TEST) as { device_id: string; arg: number; at: string }[],
+    );
+    for (const r of rows) this.selfTests.set(r.device_id, { at: r.at, failed: failedParts(r.arg) });
+  }
+
+  /** The latest self-test result an evaluator reported, if any. */
+  selfTest(deviceId: string): SelfTestResult | undefined {
+    return this.selfTests.get(deviceId);
+  }
 
   /** Commits one evaluation; `committed` is told of a new one after the commit. */
   async commit(record: Evaluation): Promise<CommitResult> {
@@ -212,8 +251,13 @@ export class Ingest {
   }
 
   async deviceEvent(deviceId: string, message: Event): Promise<void> {
-    this.deps.log({ level: message.code === 1 || message.code === 5 ? 'warn' : 'info', msg: 'device event', deviceId, code: message.code, arg: message.arg, text: message.text });
-    await this.deps.store.submit((db) => db.prepare('INSERT INTO device_events (device_id, code, arg, text, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, message.code, message.arg, message.text, isoNow(this.deps.clock)));
+    const selfTestFailed = message.code === EventCode.SELF_TEST && message.arg !== 0;
+    const warn = message.code === EventCode.BUTTON_STUCK || message.code === EventCode.QUEUE_NEAR_FULL || selfTestFailed;
+    this.deps.log({ level: warn ? 'warn' : 'info', msg: 'device event', deviceId, code: message.code, arg: message.arg, text: message.text, ...(message.code === EventCode.SELF_TEST ? { failed: failedParts(message.arg) } : {}) });
+    const at = isoNow(this.deps.clock);
+    await this.deps.store.submit((db) => db.prepare('INSERT INTO device_events (device_id, code, arg, text, at) VALUES (?, ?, ?, ?, ?)').run(deviceId, message.code, message.arg, message.text, at));
+    // after the commit: what the technician sees is what the hub keeps
+    if (message.code === EventCode.SELF_TEST) this.selfTests.set(deviceId, { at, failed: failedParts(message.arg) });
   }
 
   /** Disk floor: below it, refuse new ratings (devices and tablets keep them) and say so. */

@@ -250,7 +250,10 @@ export class Registry {
     this.reload();
   }
 
-  /** Remembers state, queue depth and last-seen time (at most every few seconds per device). */
+  /**
+   * Remembers the last-seen time, and an evaluator's state and queue depth: an evaluator's link
+   * reports them, the broker a tablet's comings and goings (each at most every few seconds per device).
+   */
   async updateStatus(deviceId: string, fields: { state?: string; queued?: number }): Promise<void> {
     const now = isoNow(this.clock);
     await this.store.submit((db) =>

@@ -7,6 +7,7 @@ import { exportEvaluations, listEvaluations, maskContact, rowToEvaluation, stats
 import type { AuditRow, DeviceListItem, DissatisfiedItem, HallInfo, Health, ListedEvaluation, StatGroup, StatRow, Suggestion, SyncSummary } from '../protocol/index.js';
 import type { Clock } from './clock.js';
 import type { Hall } from './hall.js';
+import type { SelfTestResult } from './ingest.js';
 import type { Links } from './links.js';
 import type { Registry } from './registry.js';
 import type { Store } from './store.js';
@@ -26,9 +27,14 @@ export interface ViewsDeps {
   tabletsOnline(): ReadonlySet<string>;
   storageLow(): boolean;
   platform(): PlatformSync | undefined;
+  /** The latest self-test an evaluator reported (EVENT 4), if any. */
+  selfTest(deviceId: string): SelfTestResult | undefined;
 }
 
 export class Views {
+  /** The last PUBACK and receipt as the store remembers them, read once (see `syncStatus`). */
+  private storedSync: { lastPubackAt: string | null; lastReceiptAt: string | null } | undefined;
+
   constructor(private readonly deps: ViewsDeps) {}
 
   health(): Health {
@@ -50,6 +56,7 @@ export class Views {
     const tablets = this.deps.tabletsOnline();
     return this.deps.registry.all().map((d) => {
       const link = this.deps.links.summary(d.deviceId);
+      const selfTest = d.kind === 'evaluator' ? this.deps.selfTest(d.deviceId) : undefined;
       return {
         deviceId: d.deviceId,
         kind: d.kind,
@@ -63,22 +70,29 @@ export class Views {
         lastSeenAt: d.lastSeenAt,
         linkErrors: link?.linkErrors ?? 0,
         ...(d.kind === 'evaluator' ? { settings: d.settings } : {}),
+        ...(selfTest ? { selfTest: { at: selfTest.at, failed: [...selfTest.failed] } } : {}),
         ...(link ? { link: link.link } : {}),
         ...(link?.conflictWith ? { conflict: link.conflictWith } : {}),
       };
     });
   }
 
-  /** Backlog by state and the platform link (PROTOCOL 5 `GET /api/sync`). */
+  /**
+   * Backlog by state and the platform link (PROTOCOL 5 `GET /api/sync`). The last PUBACK and
+   * receipt are the live session's; before this run has had one, the store's (a restarted hub
+   * still knows when it last synced).
+   */
   syncStatus(): SyncSummary {
     const s = this.deps.store.read(syncSummary);
     const platform = this.deps.platform();
     const state = platform?.state;
+    const lastPubackAt = state?.lastPubackAt ?? this.stored().lastPubackAt;
+    const lastReceiptAt = state?.lastReceiptAt ?? this.stored().lastReceiptAt;
     return {
       backlog: { pending: s.pending, sent: s.sent, confirmed: s.confirmed, rejected: s.rejected, notSynced: s.local },
       oldestUnsyncedAt: s.oldestUnsyncedAt,
-      lastPubackAt: state?.lastPubackAt ?? null,
-      lastReceiptAt: state?.lastReceiptAt ?? null,
+      lastPubackAt,
+      lastReceiptAt,
       platformConnected: state?.connected ?? false,
       platform: this.deps.platformUrl,
       refusal: state?.refusal ?? null,
@@ -86,6 +100,20 @@ export class Views {
       storageLow: this.deps.storageLow(),
       progress: platform?.progress() ?? { backlog: s.pending + s.sent, ratePerS: 0, etaS: null, words: 'no platform configured: evaluations stay in the local store' },
     };
+  }
+
+  /**
+   * When evaluations were last PUBACKed (`sent_at`) and confirmed (`confirmed_at`), from the
+   * store. Read once: only the live sync writes these columns, and once it has, its own times
+   * are newer. `sent_at` has no index over all rows, and health and the pages ask every few seconds.
+   */
+  private stored(): { lastPubackAt: string | null; lastReceiptAt: string | null } {
+    this.storedSync ??= this.deps.store.read((db) => {
+      const sent = db.prepare('SELECT MAX(sent_at) AS at FROM evaluations').get() as { at: string | null };
+      const confirmed = db.prepare(`SELECT MAX(confirmed_at) AS at FROM evaluations WHERE sync_state = 'confirmed'`).get() as { at: string | null };
+      return { lastPubackAt: sent.at, lastReceiptAt: confirmed.at };
+    });
+    return this.storedSync;
   }
 
   /** The hall's 差评 with their handling steps and deadlines, newest first. */

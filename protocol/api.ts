@@ -61,6 +61,12 @@ export interface DeviceListItem {
   linkErrors: number;
   /** Evaluators only: the settings a technician or the platform set, null for the factory ones. */
   settings?: Settings | null;
+  /**
+   * Evaluators that have reported a self-test (EVENT 4): the latest result, when the hub stored
+   * it, and the parts that failed, empty when all passed. Parts: `led1`..`led5` (the buttons'
+   * LEDs), `status` (the status LED), `buzzer`; `bit{n}` for a bit the hub does not know.
+   */
+  selfTest?: { at: string; failed: string[] };
   /** Evaluators with an open port only. */
   link?: LinkCounters;
   /**

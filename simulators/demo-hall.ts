@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import five from 'johnny-five';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
-import { DEFAULT_SETTINGS } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, LEVEL_WORDS, levelName } from '../protocol/index.js';
 import { Firmware } from '../device/firmware.js';
 import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady } from '../device/hardware.js';
 import { serialTransport, type ByteTransport } from '../device/transport.js';
@@ -35,6 +35,11 @@ export interface DemoOptions {
   noPlatform: boolean;
   /** An external broker instead of the embedded one (the ingest connects there). */
   brokerUrl: string | undefined;
+  /**
+   * Evaluations a second the embedded platform takes (0: no limit). A real platform is not
+   * instant, and a demo's backlog of a few hundred would drain faster than anyone could see.
+   */
+  platformRate: number;
   adminToken: string;
   log?: (line: string) => void;
 }
@@ -56,6 +61,23 @@ interface Evaluator {
   firmware: Firmware;
 }
 
+/** The platform link as the live line shows it. */
+export type PlatformLink = 'linked' | 'cut' | 'reconnecting' | 'none';
+
+/** How long a key waits to see the evaluator react (a press is debounced, then shown), ms. */
+const REACTION_MS = 1500;
+
+/** Why a press changed nothing, by the state the evaluator was in (device/core.ts: what each state does with a press). */
+const IGNORED: Record<string, (e: Evaluator) => string> = {
+  idle: () => 'the evaluator is idle and asks for no rating (i invites one; presses unasked are off in its settings)',
+  thanks: () => 'the evaluator is thanking for the last rating (a second press is ignored)',
+  paused: (e) => `${e.windowId} is paused`,
+  'signed-out': (e) => `no clerk is signed in at ${e.windowId}`,
+  fault: () => 'the evaluator shows a fault',
+  boot: () => 'the evaluator is still starting (the hub has not welcomed it yet)',
+  config: () => 'the evaluator is in technician mode, where the buttons change its settings',
+};
+
 function portFree(port: number): Promise<boolean> {
   if (port === 0) return Promise.resolve(true);
   return new Promise((resolve) => {
@@ -76,6 +98,8 @@ export class DemoHall {
   private timers: NodeJS.Timeout[] = [];
   private readonly rand: () => number;
   private txnSeq = 0;
+  /** The evaluator the keys act on. */
+  private selected = 0;
   platformUp = true;
   private mqttPort = 0;
   private stopping = false;
@@ -98,7 +122,7 @@ export class DemoHall {
     if (!options.noPlatform) {
       if (options.brokerUrl) platformUrl = options.brokerUrl;
       else {
-        this.broker = await startEmbeddedBroker(options.mqttPort);
+        this.broker = await this.startBroker(options.mqttPort);
         this.options.mqttPort = this.broker.port;
         this.mqttPort = this.broker.port;
         platformUrl = `mqtt://127.0.0.1:${this.broker.port}`;
@@ -129,8 +153,11 @@ export class DemoHall {
         platform: { url: platformUrl },
         devices: { serial: ports.flatMap((p) => (p.hubPath ? [{ path: p.hubPath }] : [])), discover: { serial: false, hid: false } },
         windows: ids.map((id) => ({ id: `W${id}`, name: `W${id} ${MATTERS[Number(id) % MATTERS.length]![1]}`, deviceId: `HCP5-DEMO${id}` })),
-        sync: { republishAfterS: 10 },
+        // small batches (a hall's default is 500): a drained backlog shows in steps, not one jump
+        sync: { republishAfterS: 10, batchItems: 20 },
       }),
+      // a restored link is used within seconds, not after the sync's backoff of up to 90 s
+      syncTiming: { reconnectMaxMs: 2000 },
       ...(options.log ? { log: (e) => !this.stopping && (e.level === 'warn' || e.level === 'error') && options.log!(`${e.level}: ${e.msg}${e['deviceId'] ? ` (${String(e['deviceId'])})` : ''}`) } : {}),
     });
     await this.hub.start();
@@ -183,6 +210,66 @@ export class DemoHall {
     this.scheduleTransaction(e, (60_000 + this.random() * 120_000) / 1);
   }
 
+  private startBroker(port: number) {
+    return startEmbeddedBroker(port, '127.0.0.1', this.options.platformRate > 0 ? { evaluationsPerS: this.options.platformRate } : {});
+  }
+
+  /** The evaluator the keys act on. */
+  get selectedEvaluator(): Evaluator {
+    return this.evaluators[this.selected]!;
+  }
+
+  /**
+   * One key of a person at the demo (a terminal key, or one line of a pipe), answered with
+   * one line: what it did, or why nothing happened. `1`-`5` (or `press N`) press that button
+   * on the selected evaluator, `i` (or `invite`) its invite key, `[` `]` select, `p` cut or
+   * restore the platform link. Quitting is the caller's.
+   */
+  async key(text: string): Promise<string> {
+    const [verb = '', arg] = text.trim().split(/\s+/);
+    if (/^[1-5]$/.test(verb)) return this.pressSelected(Number(verb));
+    if (verb === 'press' && arg && /^[1-5]$/.test(arg)) return this.pressSelected(Number(arg));
+    if (verb === 'i' || verb === 'invite') return this.pressSelected('invite');
+    if (verb === '[' || verb === ']') {
+      const n = this.evaluators.length;
+      this.selected = (this.selected + (verb === ']' ? 1 : n - 1)) % n;
+      const e = this.selectedEvaluator;
+      return `selected ${e.windowId} (${e.deviceId}, ${e.firmware.state ?? 'not running'})`;
+    }
+    if (verb === 'p') return this.togglePlatform();
+    return `unknown key ${JSON.stringify(text.trim())}: 1-5 press, i invite, [ ] select, p platform link, q quit (npm start -- --help)`;
+  }
+
+  /** Presses a button of the selected evaluator and watches what the evaluator does with it. */
+  private async pressSelected(level: number | 'invite'): Promise<string> {
+    const e = this.selectedEvaluator;
+    const before = e.firmware.state;
+    const what = level === 'invite' ? `${e.windowId}: invite key` : `${e.windowId}: pressed ${level} (${LEVEL_WORDS[levelName(level)].zh})`;
+    if (before === undefined) return `${what}: nothing happened: the evaluator is not running`;
+    const expected = level === 'invite' ? 'prompt' : 'thanks';
+    const reacted = this.nextState(e, expected);
+    this.press(e, level);
+    if (await reacted) return level === 'invite' ? `${what}: the evaluator asks the citizen to rate` : `${what}: rated; the evaluator thanks the citizen`;
+    if (level === 'invite' && before === 'prompt') return `${what}: nothing new: the evaluator is already asking for a rating`;
+    if (before === 'prompt') return `${what}: the evaluator did not take it (it is ${e.firmware.state ?? 'stopped'})`;
+    const why = IGNORED[before];
+    return `${what}: nothing happened: ${why ? why(e) : `the evaluator is ${before}`}`;
+  }
+
+  /** Resolves true when the evaluator enters `state` within `REACTION_MS`, false otherwise. */
+  private nextState(e: Evaluator, state: string): Promise<boolean> {
+    return new Promise((resolve) => {
+      const done = (reached: boolean) => {
+        clearTimeout(timer);
+        e.firmware.off('state', listener);
+        resolve(reached);
+      };
+      const listener = (s: string) => s === state && done(true);
+      const timer = setTimeout(() => done(false), REACTION_MS);
+      e.firmware.on('state', listener);
+    });
+  }
+
   /** Presses a button of an evaluator as a citizen would (through johnny-five's debounce). */
   press(e: Evaluator, level: number | 'invite'): void {
     const pin = level === 'invite' ? SIM_PIN_MAP.invite : SIM_PIN_MAP.buttons[String(level) as '1'];
@@ -191,21 +278,22 @@ export class DemoHall {
     this.timers.push(setTimeout(() => e.io.setInput(pin, 0), 150));
   }
 
-  /** Cuts the hall's link to the platform (the broker goes away) or restores it. */
-  async togglePlatform(): Promise<boolean> {
-    if (!this.mqttPort) return this.platformUp;
+  /** Cuts the hall's link to the platform (the broker goes away) or restores it; says which, or why not. */
+  async togglePlatform(): Promise<string> {
+    if (this.options.noPlatform) return 'no platform link to cut: the demo runs with --no-platform';
+    if (!this.mqttPort) return `the platform is the broker at ${this.options.brokerUrl}: cut it there`;
     if (this.platformUp) {
       await this.broker?.close();
       this.broker = undefined;
       this.platformUp = false;
-    } else {
-      this.broker = await startEmbeddedBroker(this.mqttPort);
-      this.platformUp = true;
+      return 'platform link cut: new ratings wait on the hub (the backlog grows)';
     }
-    return this.platformUp;
+    this.broker = await this.startBroker(this.mqttPort);
+    this.platformUp = true;
+    return 'platform link restored: the hub reconnects within seconds, then the backlog drains';
   }
 
-  summary(): { ratings: number; notEvaluated: number; dissatisfied: number; backlog: number; platform: number; platformUp: boolean; online: number } {
+  summary(): { ratings: number; notEvaluated: number; dissatisfied: number; backlog: number; confirmed: number; platform: number; link: PlatformLink; online: number } {
     const s = this.hub.store.read(syncSummary);
     const counts = this.hub.store.read((db) => db.prepare(`SELECT SUM(level > 0) AS n, SUM(level = 0) AS none, SUM(level IN (1, 2)) AS bad FROM evaluations WHERE status = 'accepted'`).get()) as { n: number | null; none: number | null; bad: number | null };
     return {
@@ -213,8 +301,9 @@ export class DemoHall {
       notEvaluated: counts.none ?? 0,
       dissatisfied: counts.bad ?? 0,
       backlog: s.pending + s.sent,
+      confirmed: s.confirmed,
       platform: this.ingest?.counts.stored ?? 0,
-      platformUp: this.platformUp && (this.hub.platform?.state.connected ?? false),
+      link: !this.hub.platform ? 'none' : this.hub.platform.state.connected ? 'linked' : this.platformUp ? 'reconnecting' : 'cut',
       online: this.hub.views.devices().filter((d) => d.online).length,
     };
   }

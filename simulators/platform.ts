@@ -176,9 +176,34 @@ export class PlatformIngest {
   }
 }
 
+export interface EmbeddedBrokerOptions {
+  /**
+   * The platform's intake, evaluations a second: each batch a hall publishes on `evaluations`
+   * is acknowledged (PUBACK) and passed on only when the ones before it and its own items have
+   * had their time, as a platform busy ingesting would. Default: no limit.
+   */
+  evaluationsPerS?: number;
+}
+
 /** The demo's broker: aedes on a TCP port (MQTT 3.1.1 and 5). */
-export async function startEmbeddedBroker(port: number, host = '127.0.0.1'): Promise<{ server: Server; port: number; close(): Promise<void> }> {
+export async function startEmbeddedBroker(port: number, host = '127.0.0.1', options: EmbeddedBrokerOptions = {}): Promise<{ server: Server; port: number; close(): Promise<void> }> {
   const aedes = await Aedes.createBroker();
+  const rate = options.evaluationsPerS;
+  if (rate !== undefined && !(rate > 0)) throw new TypeError('options.evaluationsPerS must be above 0');
+  if (rate !== undefined) {
+    let busyUntil = 0;
+    aedes.authorizePublish = (_client, packet, done) => {
+      if (parsePlatformTopic(packet.topic)?.leaf !== 'evaluations') return done(null);
+      let items = 1;
+      try {
+        items = Math.max(1, (JSON.parse(packet.payload.toString()) as { items?: unknown[] }).items?.length ?? 1);
+      } catch {
+        /* not a batch: the ingest refuses it */
+      }
+      busyUntil = Math.max(Date.now(), busyUntil) + (items * 1000) / rate;
+      setTimeout(() => done(null), busyUntil - Date.now());
+    };
+  }
   const server = createServer((socket) => aedes.handle(socket as never));
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

@@ -2,8 +2,10 @@
 /**
  * The technician page (issue 6 "Technician pages", served at /tech) behind the admin token:
  * devices paired and pending, pairing to a window (a tablet's token shown once, as a QR code
- * of the tablet page's address and as text), unpairing, an evaluator's settings, the
- * self-test, sync state with catch-up progress, and the audit log. Polls every 5 s.
+ * of the tablet page's address and as text), unpairing, an evaluator's settings (as the hub
+ * keeps them), the self-test and its result per part, sync state with catch-up progress, and
+ * the audit log. Polls every 5 s; every second while a self-test awaits its result or the
+ * backlog drains, so neither shows as one late jump.
  */
 import QRCode from 'qrcode';
 import {
@@ -29,7 +31,12 @@ import { t, type Key } from './i18n.js';
 import { api, byId, fmtTime, h, messageOf, runStaffPage, syncWords, table } from './staff-common.js';
 
 const POLL_MS = 5000;
-const SETTINGS_KEY = 'hcp.tech.settings';
+/** While something moves (a self-test runs, the backlog drains), ms. */
+const FAST_POLL_MS = 1000;
+/** A self-test takes about a second on the device; no result after this is said so, ms. */
+const SELF_TEST_WAIT_MS = 20_000;
+/** Where an earlier version of this page kept the settings it had sent (the hub keeps them now). */
+const OLD_SETTINGS_KEY = 'hcp.tech.settings';
 const ACTIONS: Record<string, Key> = {
   pair: 'techActionPair',
   unpair: 'techActionUnpair',
@@ -48,6 +55,13 @@ let drawn = '';
 /** The largest backlog seen since the page opened: the 100% of the catch-up bar. */
 let peakBacklog = 0;
 let timer: number | undefined;
+/** Polls started: only the latest schedules the next. */
+let polls = 0;
+let running = false;
+/** Self-tests asked for and not answered yet: the result seen before asking, and until when to wait. */
+const selfTesting = new Map<string, { before: string | null; until: number }>();
+/** The backlog is going down now (a stuck one, connected but unconfirmed, is not polled fast). */
+let draining = false;
 /** Windows chosen in the pending table, kept across redraws. */
 const chosen = new Map<string, string>();
 let confirming: { id: string; until: number } | undefined;
@@ -95,17 +109,55 @@ function cell(text: string, cls = ''): HTMLTableCellElement {
   return h('td', { text, class: cls });
 }
 
+/** A time as words, with the instant in `datetime` (screen readers and tests read it). */
+function timeCell(iso: string | null): HTMLTableCellElement {
+  return h('td', { class: 'when' }, iso ? h('time', { text: fmtTime(iso), attrs: { datetime: iso } }) : t('staffNever'));
+}
+
+const PARTS: Record<string, Key> = { status: 'techPartStatus', buzzer: 'techPartBuzzer' };
+/** A self-test part by name: `led3` is LED 3, `bit9` a bit this page does not know. */
+function partName(part: string): string {
+  const led = /^led([1-9])$/.exec(part);
+  if (led) return t('techPartLed', { n: led[1]! });
+  const bit = /^bit(\d+)$/.exec(part);
+  if (bit) return t('techPartUnknown', { n: bit[1]! });
+  return PARTS[part] ? t(PARTS[part]!) : part;
+}
+
+/** The latest self-test of an evaluator: passed, or which parts failed; or that one is under way. */
+function selfTestCell(d: DeviceListItem): HTMLTableCellElement {
+  const waiting = selfTesting.get(d.deviceId);
+  const result = d.selfTest;
+  if (waiting) {
+    const late = waiting.until < Date.now();
+    return h('td', { class: late ? 'warn' : '', text: t(late ? 'techSelfTestNoAnswer' : 'techSelfTestRunning'), attrs: { 'data-self-test': late ? 'no-answer' : 'running' } });
+  }
+  if (d.kind !== 'evaluator') return h('td', { text: '—' });
+  if (!result) return h('td', { text: t('techSelfTestNone'), attrs: { 'data-self-test': 'none' } });
+  const words = result.failed.length === 0 ? t('techSelfTestPassed') : t('techSelfTestFailed', { parts: result.failed.map(partName).join(t('staffListSep')) });
+  return h('td', { class: result.failed.length ? 'warn' : 'ok', attrs: { 'data-self-test': result.failed.length ? 'failed' : 'passed' } },
+    h('span', {}, words, ' ', h('time', { class: 'muted', text: fmtTime(result.at), attrs: { datetime: result.at } })));
+}
+
+/** Labels each cell with its column's header, for the stacked layout of a narrow screen. */
+function labelCells(tableEl: HTMLTableElement): void {
+  const heads = [...tableEl.tHead!.rows[0]!.cells].map((c) => c.textContent ?? '');
+  for (const row of tableEl.tBodies[0]!.rows) [...row.cells].forEach((c, i) => c.setAttribute('data-label', heads[i] ?? ''));
+}
+
 function drawDevices(): void {
   const focused = document.activeElement?.id ?? '';
   const pending = devices.filter((d) => !d.paired);
   const paired = devices.filter((d) => d.paired);
   const pendingRows = pending.map((d) =>
     h('tr', { attrs: { 'data-device': d.deviceId, 'data-kind': d.kind } },
-      h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(statusText(d), d.online && !d.conflict ? '' : 'warn'), cell(fmtTime(d.lastSeenAt)), cell(firmware(d)),
+      h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(statusText(d), d.online && !d.conflict ? '' : 'warn'), timeCell(d.lastSeenAt), cell(firmware(d)),
       h('td', {}, h('div', { class: 'row' }, windowSelect(`pair-window-${d.deviceId}`, chosen.get(d.deviceId) ?? ''), button('techPair', 'pair', d.deviceId, true)))),
   );
   const pendingTable = table('pending-devices', ['techColDevice', 'techColKind', 'techColStatus', 'techColSeen', 'techColFirmware', 'techColWindow'], []);
+  pendingTable.classList.add('devices');
   pendingTable.tBodies[0]!.append(...pendingRows);
+  labelCells(pendingTable);
   byId('pending-box').replaceChildren(pending.length ? pendingTable : h('p', { text: t('techNoPending') }));
   const pairedRows = paired.map((d) => {
     const asking = confirming?.id === d.deviceId && confirming.until > Date.now();
@@ -114,11 +166,13 @@ function drawDevices(): void {
     const actions = d.kind === 'evaluator' ? [button('techSettings', 'settings', d.deviceId), button('techSelfTest', 'self-test', d.deviceId)] : [];
     return h('tr', { attrs: { 'data-device': d.deviceId, 'data-kind': d.kind } },
       h('th', { text: d.deviceId, attrs: { scope: 'row' } }), cell(kindName(d)), cell(windowName(d.windowId)), cell(statusText(d), d.online && !d.conflict ? '' : 'warn'),
-      cell(d.queued === null ? '—' : String(d.queued), 'num'), cell(String(d.linkErrors), d.linkErrors ? 'num warn' : 'num'), cell(fmtTime(d.lastSeenAt)), cell(firmware(d)),
+      cell(d.queued === null ? '—' : String(d.queued), 'num'), cell(String(d.linkErrors), d.linkErrors ? 'num warn' : 'num'), timeCell(d.lastSeenAt), cell(firmware(d)), selfTestCell(d),
       h('td', {}, h('div', { class: 'row' }, ...actions, unpair)));
   });
-  const pairedTable = table('paired-devices', ['techColDevice', 'techColKind', 'techColWindow', 'techColStatus', 'techColQueue', 'techColErrors', 'techColSeen', 'techColFirmware', 'techColActions'], []);
+  const pairedTable = table('paired-devices', ['techColDevice', 'techColKind', 'techColWindow', 'techColStatus', 'techColQueue', 'techColErrors', 'techColSeen', 'techColFirmware', 'techColSelfTest', 'techColActions'], []);
+  pairedTable.classList.add('devices');
   pairedTable.tBodies[0]!.append(...pairedRows);
+  labelCells(pairedTable);
   byId('paired-box').replaceChildren(paired.length ? pairedTable : h('p', { text: t('techNoPaired') }));
   const tabletWindow = byId<HTMLSelectElement>('tablet-window');
   byId('tablet-window-box').replaceChildren(windowSelect('tablet-window', tabletWindow.value));
@@ -129,7 +183,8 @@ function drawSync(): void {
   if (!sync) return;
   const s = sync;
   peakBacklog = s.progress.backlog === 0 ? 0 : Math.max(peakBacklog, s.progress.backlog);
-  const items: [Key, string, boolean?][] = [
+  // a time is a string|null here: shown as a <time>, or "never"
+  const items: [Key, string | null, boolean?][] = [
     ['techPlatform', s.platform ? `${s.platform} — ${t(s.platformConnected ? 'staffPlatformConnected' : 'staffPlatformDown')}` : t('staffNone'), !!s.platform && !s.platformConnected],
     ['techStatePending', String(s.backlog.pending)],
     ['techStateSent', String(s.backlog.sent)],
@@ -137,13 +192,16 @@ function drawSync(): void {
     ['techStateRejected', String(s.backlog.rejected), s.backlog.rejected > 0],
     ['techStateLocal', String(s.backlog.notSynced)],
     ['techOldest', s.oldestUnsyncedAt ? fmtTime(s.oldestUnsyncedAt) : t('staffNone')],
-    ['techLastPuback', fmtTime(s.lastPubackAt)],
-    ['techLastReceipt', fmtTime(s.lastReceiptAt)],
+    ['techLastPuback', s.lastPubackAt],
+    ['techLastReceipt', s.lastReceiptAt],
   ];
   if (s.refusal) items.push(['techRefusal', s.refusal, true]);
   if (s.config.error) items.push(['techConfig', t('techConfigError', { error: s.config.error }), true]);
   else if (s.config.version !== null) items.push(['techConfig', String(s.config.version)]);
-  const list = h('dl', { class: 'facts', attrs: { id: 'sync-facts' } }, ...items.map(([k, v, bad]) => h('div', {}, h('dt', { text: t(k) }), h('dd', { text: v, ...(bad ? { class: 'warn' } : {}) }))));
+  const times = new Set<Key>(['techLastPuback', 'techLastReceipt']);
+  const value = (k: Key, v: string | null) => (times.has(k) && v ? h('time', { text: fmtTime(v), attrs: { datetime: v } }) : (v ?? t('staffNever')));
+  const list = h('dl', { class: 'facts', attrs: { id: 'sync-facts' } },
+    ...items.map(([k, v, bad]) => h('div', { attrs: { 'data-fact': k } }, h('dt', { text: t(k) }), h('dd', { ...(bad ? { class: 'warn' } : {}) }, value(k, v)))));
   const parts: HTMLElement[] = [h('p', { class: 'sync-words', attrs: { id: 'sync-words' }, text: syncWords(s) })];
   if (s.storageLow) parts.push(h('p', { class: 'warn', text: t('techStorageLow') }));
   if (s.platform && s.progress.backlog > 0) {
@@ -167,7 +225,7 @@ function drawAudit(): void {
 }
 
 function draw(force = false): void {
-  const state = JSON.stringify([devices, confirming?.id ?? '']);
+  const state = JSON.stringify([devices, confirming?.id ?? '', [...selfTesting].map(([id, w]) => [id, w.until < Date.now()])]);
   if (force || state !== drawn) drawDevices();
   drawn = state;
   drawSync();
@@ -177,14 +235,34 @@ function draw(force = false): void {
 async function load(): Promise<void> {
   try {
     const [d, s, a] = await Promise.all([api<DeviceList>('GET', '/api/devices'), api<SyncSummary>('GET', '/api/sync'), api<AuditList>('GET', '/api/audit')]);
+    if (!running) return; // signed out meanwhile
     devices = d.devices;
+    draining = s.platformConnected && s.progress.backlog > 0 && (s.progress.ratePerS > 0 || s.progress.backlog !== sync?.progress.backlog);
     sync = s;
     audit = a.audit;
+    for (const [id, waiting] of selfTesting) {
+      const device = devices.find((x) => x.deviceId === id);
+      if (!device || (device.selfTest?.at ?? null) !== waiting.before) selfTesting.delete(id); // answered (or gone)
+    }
     byId('error').textContent = '';
     draw();
   } catch (error) {
     byId('error').textContent = messageOf(error);
   }
+}
+
+/** Something is moving that a person watches: a self-test awaited, or the backlog draining. */
+function moving(): boolean {
+  return draining || [...selfTesting.values()].some((w) => w.until >= Date.now());
+}
+
+/** Loads now, then again in 5 s, or in 1 s while something moves; one chain of polls, however often called. */
+function poll(): void {
+  const chain = ++polls;
+  window.clearTimeout(timer);
+  void load().finally(() => {
+    if (running && chain === polls) timer = window.setTimeout(poll, moving() ? FAST_POLL_MS : POLL_MS);
+  });
 }
 
 // ---- pairing ----
@@ -244,27 +322,24 @@ async function unpair(deviceId: string): Promise<void> {
 }
 
 async function selfTest(deviceId: string): Promise<void> {
+  const before = devices.find((d) => d.deviceId === deviceId)?.selfTest?.at ?? null;
   try {
     const answer = await api<SelfTestAnswer>('POST', `/api/devices/${encodeURIComponent(deviceId)}/self-test`);
     say(t(answer.delivered ? 'techSelfTestSent' : 'techSelfTestOffline', { id: deviceId }), !answer.delivered);
+    // the result comes later, as the device's EVENT 4: watch for a newer one
+    if (answer.delivered) selfTesting.set(deviceId, { before, until: Date.now() + SELF_TEST_WAIT_MS });
   } catch (error) {
     say(messageOf(error), true);
   }
-  await load();
+  draw(true);
+  poll();
 }
 
 // ---- settings ----
-function savedSettings(): Record<string, Settings> {
-  try {
-    return JSON.parse(localStorage.getItem(SETTINGS_KEY) ?? '{}') as Record<string, Settings>;
-  } catch {
-    return {};
-  }
-}
-
 function openSettings(deviceId: string): void {
   settingsFor = deviceId;
-  const s: Settings = savedSettings()[deviceId] ?? { ...DEFAULT_SETTINGS };
+  // what the hub keeps for this device (and sends it on every WELCOME); null: the factory settings
+  const s: Settings = devices.find((d) => d.deviceId === deviceId)?.settings ?? { ...DEFAULT_SETTINGS };
   byId('settings-title').textContent = t('techSettingsTitle', { id: deviceId });
   for (const f of FIELDS) byId<HTMLInputElement>(`set-${f}`).value = String(s[f]);
   byId<HTMLSelectElement>('set-language').value = String(s.language);
@@ -288,7 +363,6 @@ async function saveSettings(): Promise<void> {
   error.textContent = '';
   try {
     const answer = await api<SettingsAnswer>('PUT', `/api/devices/${encodeURIComponent(settingsFor)}/settings`, settings);
-    localStorage.setItem(SETTINGS_KEY, JSON.stringify({ ...savedSettings(), [settingsFor]: settings }));
     byId<HTMLDialogElement>('settings-dialog').close();
     say(t(answer.delivered ? 'techSettingsSaved' : 'techSettingsQueued'));
     await load();
@@ -310,13 +384,16 @@ runStaffPage({
   start(info) {
     hall = info;
     byId('hall-name').textContent = info.hallName;
+    running = true;
     draw(true);
-    void load();
-    timer = window.setInterval(() => void load(), POLL_MS);
+    poll();
   },
   stop() {
-    window.clearInterval(timer);
+    running = false;
+    window.clearTimeout(timer);
     timer = undefined;
+    selfTesting.clear();
+    draining = false;
     for (const id of ['token-dialog', 'settings-dialog']) byId<HTMLDialogElement>(id).close();
     devices = [];
     audit = [];
@@ -329,6 +406,7 @@ runStaffPage({
 });
 
 setRanges();
+localStorage.removeItem(OLD_SETTINGS_KEY);
 byId('app').addEventListener('click', (event) => {
   const b = (event.target as Element).closest<HTMLButtonElement>('button[data-action][data-device]');
   if (!b) return;
