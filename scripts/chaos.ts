@@ -337,6 +337,8 @@ export interface Figures {
   /** The hubs' error log lines by message, over every run. */
   hubErrors: Record<string, number>;
   startFailures: string[];
+  /** Hub starts refused because a dead hub's lock named a live process. */
+  staleLocks: string[];
   longestOutageS: number;
   maxOutageS: number;
   drainS: number;
@@ -422,6 +424,8 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
     /** The hubs' error log lines, by message (a commit failing on a full disk, say). */
     const hubErrors: Record<string, number> = {};
     const killedByUs = new WeakSet<HubProcess>();
+    /** Starts refused over a lock left by a dead hub (its pid now names a live process). */
+    const staleLocks: string[] = [];
     undo.push(async () => {
       if (!hub || hub.proc.child.exitCode !== null) return;
       killedByUs.add(hub);
@@ -454,6 +458,14 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
           return;
         } catch (error) {
           hubStartFailures++;
+          // Our last hub is dead (we killed it and saw it exit): a hub that will not start
+          // because of a lock naming a live pid trusts a lock a power cut left behind. It is
+          // counted as a failure; then the lock goes, as the hub's message tells a technician.
+          if (/another hub \(pid \d+\) is using/.test((error as Error).message)) {
+            staleLocks.push((error as Error).message.slice(0, 300));
+            rmSync(join(dataDir, 'hub.lock'), { force: true });
+            continue;
+          }
           if (startFailures.length < 5) startFailures.push((error as Error).message.slice(0, 400));
           say(`hub did not start: ${(error as Error).message.slice(0, 300)}`);
           if (Date.now() - downSince > options.maxOutageS * 1000 * 4) throw new Error(`the hub has not started for ${Math.round((Date.now() - downSince) / 1000)} s: ${startFailures.join(' | ')}`);
@@ -725,6 +737,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       hubCrashes: crashes,
       hubErrors,
       startFailures,
+      staleLocks,
       longestOutageS: longestOutageMs / 1000,
       maxOutageS: options.maxOutageS,
       drainS,
@@ -732,7 +745,7 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
       samples: { lostAtHub: verdict.lostAtHub.slice(0, 10).map((id) => describe(id)), lostAtPlatform: verdict.lostAtPlatform.slice(0, 10), doubled: verdict.doubled.slice(0, 10), phantoms: verdict.phantoms.slice(0, 10) },
       ok: false,
     };
-    figures.ok = crashes.length === 0 && figures.lost === 0 && figures.doubled === 0 && figures.phantoms === 0 && figures.unacknowledged === 0 && left.length === 0 && integrity === 'ok' && longestOutageMs <= options.maxOutageS * 1000;
+    figures.ok = crashes.length === 0 && staleLocks.length === 0 && figures.lost === 0 && figures.doubled === 0 && figures.phantoms === 0 && figures.unacknowledged === 0 && left.length === 0 && integrity === 'ok' && longestOutageMs <= options.maxOutageS * 1000;
     if (!figures.ok) say(`keeping ${dir} for a look`);
     if (!figures.ok) options.keep = true;
     return figures;
@@ -759,6 +772,7 @@ function report(f: Figures, say: (line: string) => void): void {
   say(`lost: ${f.lost} (hub ${f.lostAtHub}, platform ${f.lostAtPlatform}); doubled: ${f.doubled}; phantoms: ${f.phantoms}; unacknowledged: ${f.unacknowledged}; integrity_check: ${f.integrity}`);
   say(`hub errors logged: ${Object.entries(f.hubErrors).map(([m, c]) => `${m} ×${c}`).join('; ') || 'none'}`);
   if (f.startFailures.length) say(`hub start failures (first ${f.startFailures.length}): ${f.startFailures.join(' | ')}`);
+  if (f.staleLocks.length) say(`HUB REFUSED TO START over a dead hub's lock: ${f.staleLocks.length} times, e.g. ${f.staleLocks[0]}`);
   if (f.hubCrashes.length) say(`HUB CRASHES: ${f.hubCrashes.length}: ${f.hubCrashes.slice(0, 5).join(' || ')}`);
   say(`hub: ${n(f.hubStarts)} starts (${f.hubStartFailures} failed, ${f.hubCrashes.length} crashed by itself), longest outage ${f.longestOutageS.toFixed(1)} s (limit ${f.maxOutageS} s); drained in ${f.drainS.toFixed(1)} s${f.undrained.length ? `, NOT drained: ${f.undrained.join('; ')}` : ''}`);
   if (!f.ok) say(`FAILED: ${JSON.stringify(f.samples)}`);
