@@ -19,6 +19,8 @@ import { createApi, type HubApi } from './http.js';
 import { evaluationFromEval, evaluationFromTablet, Ingest } from './ingest.js';
 import { Links } from './links.js';
 import { Users } from './users.js';
+import { PhoneFollowUp } from './phone.js';
+import { hubBaseUrl, QrChannel } from './qr.js';
 import { Windows, type ServiceRequest } from './windows.js';
 import { silentLog, type Logger } from './log.js';
 import { Outbox } from './outbox.js';
@@ -85,6 +87,8 @@ export class Hub implements HubApi {
   private readonly links: Links;
   private readonly windows: Windows;
   readonly users: Users;
+  private readonly qr: QrChannel;
+  private readonly phone: PhoneFollowUp;
   private readonly timers: Timers;
   private dataVersion = 0;
   private readonly lock: { release(): void };
@@ -160,7 +164,24 @@ export class Hub implements HubApi {
       selfTest: (deviceId) => this.ingest.selfTest(deviceId),
     });
     this.users = new Users(this.store, config.adminToken, clock);
-    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes()] });
+    // [r2] the QR channel (PROTOCOL 8) and the telephone follow-up: ratings through ingest like any other
+    const commit = (record: Evaluation) => this.ingest.commit(record);
+    const storageLow = () => this.ingest.storageLow;
+    this.qr = new QrChannel({
+      hall: this.identity,
+      qr: config.qr,
+      ownBaseUrl: () => hubBaseUrl(config.http.host, this.port),
+      store: this.store,
+      clock,
+      log,
+      commit,
+      storageLow,
+      reasons: () => this.hall.publicConfig().reasons,
+      hallName: () => this.hall.hallName(),
+      windowName: (windowId) => registry.windows.get(windowId)?.name,
+    });
+    this.phone = new PhoneFollowUp({ hall: this.identity, store: this.store, clock, log, commit, storageLow });
+    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes(), ...this.qr.routes(), ...this.phone.routes()] });
     this.server = createServer((req, res) => {
       api(req, res)
         .then(async (handled) => handled || (await servePage(req, res, log)))
@@ -243,6 +264,7 @@ export class Hub implements HubApi {
         republishAfterMs: config.sync.republishAfterS * 1000,
         onConfig: (c) => this.applyPushedConfig(c),
         configVersion: () => this.hall.configVersion(),
+        ...(config.qr ? { onChannelRating: (payload: Buffer) => this.qr.fromPlatform(payload) } : {}),
         devices: () => this.views.devices().map((d) => ({ deviceId: d.deviceId, status: { online: d.online, kind: d.kind, model: d.model, fwVersion: d.fwVersion, windowId: d.windowId, state: d.state, lastSeenAt: d.lastSeenAt, linkErrors: d.linkErrors } })),
         log,
         clock: this.clock,
@@ -281,8 +303,8 @@ export class Hub implements HubApi {
     return this.windows.service(windowId, body, actor);
   }
 
-  rateUrl(_windowId: string, _txnId: string): string | undefined {
-    return undefined; // the QR channel (PROTOCOL 8) fills this in
+  rateUrl(windowId: string, txnId: string): string | undefined {
+    return this.qr.rateUrl(windowId, txnId);
   }
 
   setStaff(windowId: string, staff: StaffOnDuty, actor: string): Promise<void> {

@@ -19,7 +19,9 @@ import type { Logger } from './log.js';
 const ROOT = new URL('../kiosk-ui/pages/', import.meta.url).pathname;
 const PAGES: Record<string, string> = { '/tablet': 'tablet.html', '/dashboard': 'dashboard.html', '/tech': 'technician.html' };
 /** The TypeScript entries bundled for the browser, by name (`/assets/{name}.js`). */
-export const PAGE_ENTRIES = ['tablet', 'dashboard', 'technician'] as const;
+export const PAGE_ENTRIES = ['tablet', 'dashboard', 'technician', 'rate'] as const;
+/** [r2] A QR rating link (PROTOCOL 8): one phone page for every token, which its script reads from the path. */
+const RATE_LINK = /^\/r\/[^/]{1,1000}$/;
 const require = createRequire(import.meta.url);
 
 /** mqtt.js's browser build (its package exports do not list the dist files, so by path). */
@@ -74,7 +76,7 @@ export async function servePage(req: IncomingMessage, res: ServerResponse, log: 
     res.end();
     return true;
   }
-  const page = Object.hasOwn(PAGES, path) ? PAGES[path] : undefined;
+  const page = Object.hasOwn(PAGES, path) ? PAGES[path] : RATE_LINK.test(path) ? 'rate.html' : undefined;
   const asset = /^\/assets\/([a-z-]+)\.(js|css)$/.exec(path);
   try {
     if (page) send(res, 200, 'text/html; charset=utf-8', await readFile(join(ROOT, page)));

@@ -42,6 +42,12 @@ export interface SyncOptions {
   configVersion?: () => number | null;
   /** Devices for the per-device topics. */
   devices?: () => { deviceId: string; status: DeviceStatus }[];
+  /**
+   * [r2] A QR rating the platform collected (PROTOCOL 3 `channel-ratings`, the raw payload):
+   * resolves after the commit with the answer published on `channel-acks`, or undefined for
+   * none (it could not be stored now; the platform sends it again). Absent: not subscribed.
+   */
+  onChannelRating?: (payload: Buffer) => Promise<{ id: string; status: 'ok' | 'duplicate' | 'rejected'; reason?: string } | undefined>;
   log?: Logger;
   /** Default: the system clock. */
   clock?: Clock;
@@ -211,7 +217,8 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private async onConnect(client: MqttClient): Promise<void> {
     const { hallId } = this.options.hall;
     try {
-      const granted = await client.subscribeAsync([platformTopics.receipts(hallId), platformTopics.config(hallId)], { qos: 1 });
+      const channelRatings = this.options.onChannelRating ? [platformTopics.channelRatings(hallId)] : [];
+      const granted = await client.subscribeAsync([platformTopics.receipts(hallId), platformTopics.config(hallId), ...channelRatings], { qos: 1 });
       const denied = granted.filter((g) => g.qos === 128).map((g) => g.topic);
       if (denied.length > 0) {
         // An ACL that does not cover this hall's root: publishing would vanish silently.
@@ -336,6 +343,19 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const { hallId } = this.options.hall;
     if (topic === platformTopics.receipts(hallId)) void this.onReceipt(payload);
     else if (topic === platformTopics.config(hallId)) void this.onConfig(payload);
+    else if (topic === platformTopics.channelRatings(hallId)) void this.onChannelRating(payload);
+  }
+
+  /** PROTOCOL 3 [r2]: a QR rating is answered on `channel-acks` only after its commit. */
+  private async onChannelRating(payload: Buffer): Promise<void> {
+    let ack;
+    try {
+      ack = await this.options.onChannelRating?.(payload);
+    } catch (error) {
+      this.log('error', 'platform channel rating not handled: no ack, the platform sends it again', { error: (error as Error).message });
+      return;
+    }
+    if (ack) this.client?.publish(platformTopics.channelAcks(this.options.hall.hallId), JSON.stringify(ack), { qos: 1 });
   }
 
   private async onReceipt(payload: Buffer): Promise<void> {

@@ -78,7 +78,7 @@ export function dashboardMaySubscribe(hallId: string, filter: string): boolean {
   return under(`hall/${hallId}/dashboard`, filter) || under(`hall/${hallId}/public`, filter);
 }
 
-export const PLATFORM_LEAVES = ['evaluations', 'receipts', 'alerts', 'status', 'config', 'handling'] as const;
+export const PLATFORM_LEAVES = ['evaluations', 'receipts', 'alerts', 'status', 'config', 'handling', 'channel-ratings', 'channel-acks'] as const;
 export type PlatformLeaf = (typeof PLATFORM_LEAVES)[number];
 
 export const platformTopics = {
@@ -90,6 +90,9 @@ export const platformTopics = {
   status: (hallId: string) => platformTopics.leaf(hallId, 'status'),
   config: (hallId: string) => platformTopics.leaf(hallId, 'config'),
   handling: (hallId: string) => platformTopics.leaf(hallId, 'handling'),
+  /** [r2] QR ratings the platform collected (PROTOCOL 8), and the hub's answers to them. */
+  channelRatings: (hallId: string) => platformTopics.leaf(hallId, 'channel-ratings'),
+  channelAcks: (hallId: string) => platformTopics.leaf(hallId, 'channel-acks'),
   device: (hallId: string, deviceId: string) => `hcp/v1/${segment('hallId', hallId)}/devices/${segment('deviceId', deviceId)}`,
   /** Every hall's `leaf`, for a platform ingest: `hcp/v1/+/evaluations`. */
   allHalls: (leaf: PlatformLeaf | 'devices/+') => `hcp/v1/+/${leaf}`,
