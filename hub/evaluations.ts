@@ -231,30 +231,61 @@ export const STAT_GROUPS = {
   staff: 'staff_id',
   matter: 'matter_code',
   channel: 'channel',
+  /**
+   * Extension: each reason code of the `reasons` JSON array (joined by `STAT_JOINS`): a rating
+   * with two reasons counts under both, one with none under null.
+   */
+  reason: 'reason.value',
+  /** Extension: read per matter, then merged per department in `stats` (`StatsOptions.departments`). */
+  department: 'matter_code',
   /** Extension: per hour in China Standard Time, for the dashboard's chart. */
   hour: `strftime('%Y-%m-%dT%H:00', evaluated_at, '+8 hours')`,
 } as const satisfies Record<StatGroup, string>;
+
+/** Tables a grouping joins to the evaluations (SQLite's json_each over the reasons array). */
+const STAT_JOINS: Partial<Record<StatGroup, string>> = { reason: 'LEFT JOIN json_each(evaluations.reasons) AS reason' };
+
+/** Where the departments of `by: 'department'` come from. */
+export interface Departments {
+  /** The hall's deptCode (configuration), for every matter without one of its own; '' for none. */
+  hall: string;
+  /** The department of a matter, where the matter catalogue says (the pushed one has none yet). */
+  ofMatter?: (matterCode: string) => string | undefined;
+}
+
+export interface StatsOptions {
+  from: string;
+  to: string;
+  by: StatGroup;
+  includeMisuse?: boolean;
+  /** For `by: 'department'`; without it every rating is under null. */
+  departments?: Departments;
+}
 
 /**
  * Counts per level, satisfaction rate, 差评 and not-evaluated counts, grouped. Refused
  * (second) ratings never count; misuse-flagged ones count only when asked.
  */
-export function stats(db: Db, options: { from: string; to: string; by: StatGroup; includeMisuse?: boolean }): StatRow[] {
+export function stats(db: Db, options: StatsOptions): StatRow[] {
   const column = STAT_GROUPS[options.by];
+  const join = STAT_JOINS[options.by] ?? '';
   const nameColumn = options.by === 'staff' ? 'MAX(staff_name)' : options.by === 'matter' ? 'MAX(matter_name)' : 'NULL';
   const rows = db
     .prepare(
       `SELECT ${column} AS key, ${nameColumn} AS name, level, (flags LIKE '%"misuse"%') AS misuse, COUNT(*) AS n
-       FROM evaluations WHERE status = 'accepted' AND superseded_by IS NULL AND evaluated_at >= ? AND evaluated_at < ?
+       FROM evaluations ${join} WHERE status = 'accepted' AND superseded_by IS NULL AND evaluated_at >= ? AND evaluated_at < ?
        GROUP BY ${column}, level, misuse`,
     )
     .all(options.from, options.to) as { key: string | null; name: string | null; level: number; misuse: number; n: number }[];
+  const departments = options.departments;
+  const departmentOf = (matter: string | null) => (matter && departments?.ofMatter?.(matter)) || departments?.hall || null;
   const groups = new Map<string | null, StatRow>();
   for (const r of rows) {
-    let g = groups.get(r.key);
+    const key = options.by === 'department' ? departmentOf(r.key) : r.key;
+    let g = groups.get(key);
     if (!g) {
-      g = { key: r.key, name: r.name, levels: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, rated: 0, notEvaluated: 0, dissatisfied: 0, satisfactionRate: null, misuseExcluded: 0 };
-      groups.set(r.key, g);
+      g = { key, name: r.name, levels: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, rated: 0, notEvaluated: 0, dissatisfied: 0, satisfactionRate: null, misuseExcluded: 0 };
+      groups.set(key, g);
     }
     if (r.misuse && !options.includeMisuse) {
       g.misuseExcluded += r.n;

@@ -160,7 +160,7 @@ export class Views {
   }
 
   stats(options: { from: string; to: string; by: StatGroup; includeMisuse: boolean }): StatRow[] {
-    return this.deps.store.read((db) => stats(db, options));
+    return this.deps.store.read((db) => stats(db, { ...options, departments: { hall: this.deps.identity.deptCode } }));
   }
 
   export(options: { format: ExportFormat; from: string; to: string }): string {
