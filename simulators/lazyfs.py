@@ -12,7 +12,7 @@ random part of them, see `cut`) and ends this process at once, so the mount is d
 unmounted (`umount -l MOUNTPOINT`) and mounted again over the same BACKING.
 
 Modelled: the page cache of a disk that loses power, and a disk that fills up (space counted in
-logical bytes, not blocks). Not modelled: metadata durability
+4 KiB blocks of logical size, holes counted). Not modelled: metadata durability
 (create, unlink, rename, link, mkdir, chmod, utimens reach BACKING at once, as if the directory
 were always synced); media errors, bit rot, misdirected writes; writes being lost after a
 successful fsync (a lying disk).
@@ -47,6 +47,14 @@ try:
     from fusepy import FUSE, FuseOSError, Operations
 except ImportError:  # pip's fusepy is named fuse
     from fuse import FUSE, FuseOSError, Operations  # type: ignore
+
+
+BLOCK = 4096
+
+
+def blocks(size):
+    """Blocks a file of `size` bytes takes (no holes: a sparse file counts in full)."""
+    return (size + BLOCK - 1) // BLOCK
 
 
 def say(obj):
@@ -94,8 +102,8 @@ class LazyFS(Operations):
         self.nodes = {}  # (st_dev, st_ino) -> Node, for files reachable by a name
         self.handles = {}  # fh -> Node
         self.next_fh = 1
-        # A full disk: bytes that may still be allocated (None: as many as the backing disk has).
-        # Growing a file takes from it, shrinking or unlinking one gives back.
+        # A full disk: blocks that may still be allocated (None: as many as the backing disk has).
+        # Growing a file past its last block takes from it, shrinking or unlinking one gives back.
         self.free = None
         self.dead = False
 
@@ -183,7 +191,7 @@ class LazyFS(Operations):
             self.check()
             node = self.fh_node(fi)
             end = offset + len(data)
-            self.allocate(max(0, end - node.size))
+            self.allocate(node.size, max(end, node.size))
             last = node.ops[-1] if node.ops else None
             if last is not None and last[0] == "w" and last[1] + len(last[2]) == offset:
                 last[2].extend(data)  # an append to the last pending write: one op
@@ -205,23 +213,24 @@ class LazyFS(Operations):
             return 0
 
     def pend_truncate(self, node, length):
-        self.allocate(length - node.size)
+        self.allocate(node.size, length)
         node.ops.append(("t", length))
         node.size = length
 
-    def allocate(self, growth):
+    def allocate(self, old_size, new_size):
         if self.free is None:
             return
+        growth = blocks(new_size) - blocks(old_size)
         if growth > self.free:
             raise FuseOSError(errno.ENOSPC)
-        self.free -= growth  # a negative growth frees space
+        self.free -= growth  # a negative growth frees blocks
 
     def give_back(self, real_path):
         """A name is going (unlink, rename over): on a full disk its last link frees its bytes."""
         st = os.lstat(real_path)
         if self.free is not None and stat.S_ISREG(st.st_mode) and st.st_nlink <= 1:
             node = self.nodes.get((st.st_dev, st.st_ino))
-            self.free += node.size if node is not None else st.st_size
+            self.free += blocks(node.size if node is not None else st.st_size)
 
     def fsync(self, path, datasync, fi):
         with self.mutex:
@@ -378,7 +387,7 @@ class LazyFS(Operations):
         sv = os.statvfs(self.real(path))
         out = {k: getattr(sv, k) for k in ("f_bavail", "f_bfree", "f_blocks", "f_bsize", "f_favail", "f_ffree", "f_files", "f_flag", "f_frsize", "f_namemax")}
         if self.free is not None:
-            out["f_bavail"] = out["f_bfree"] = self.free // out["f_frsize"]
+            out["f_bavail"] = out["f_bfree"] = self.free * BLOCK // out["f_frsize"]
         return out
 
     def destroy(self, path):

@@ -125,22 +125,25 @@ describe('the lazy layer (simulators/lazyfs.py)', () => {
     expect(readFileSync(join(disk.mountpoint, 'final'), 'utf8')).toBe('');
   });
 
-  it('a full disk refuses writes that grow a file past the space freed since, and shows it; freed, it takes them again', async () => {
+  it('a full disk refuses writes that need a new block, takes those that fit the blocks freed since, and shows it', async () => {
     const disk = await lazyDisk('lazy-full');
-    const fd = openSync(join(disk.mountpoint, 'f'), 'w+');
-    writeSync(fd, 'abcd');
+    const file = join(disk.mountpoint, 'f');
+    const fd = openSync(file, 'w+');
+    writeSync(fd, 'a'.repeat(4000), 0); // one 4 KiB block
     await disk.full(true);
     expect(statfsSync(disk.mountpoint).bavail).toBe(0);
-    expect(() => writeSync(fd, 'more', 4)).toThrow(/ENOSPC/);
-    expect(writeSync(fd, 'AB', 0), 'an overwrite needs no new space').toBe(2);
-    ftruncateSync(fd, 2); // gives two bytes back
-    expect(writeSync(fd, 'cd', 2), 'growth into the space a truncation freed').toBe(2);
-    expect(() => writeSync(fd, 'e', 4)).toThrow(/ENOSPC/);
+    expect(writeSync(fd, 'b'.repeat(96), 4000), 'the rest of the last block needs no new one').toBe(96);
+    expect(() => writeSync(fd, 'c', 4096)).toThrow(/ENOSPC/);
+    expect(writeSync(fd, 'A', 0), 'an overwrite needs no new block').toBe(1);
+    ftruncateSync(fd, 0); // gives the block back
+    expect(statfsSync(disk.mountpoint).bavail * statfsSync(disk.mountpoint).bsize).toBe(4096);
+    expect(writeSync(fd, 'd'.repeat(4096), 0), 'growth into the block a truncation freed').toBe(4096);
+    expect(() => writeSync(fd, 'e', 4096)).toThrow(/ENOSPC/);
     await disk.full(false);
     expect(statfsSync(disk.mountpoint).bavail).toBeGreaterThan(0);
-    expect(writeSync(fd, 'more', 4)).toBe(4);
+    expect(writeSync(fd, 'e', 4096)).toBe(1);
     closeSync(fd);
-    expect(readFileSync(join(disk.mountpoint, 'f'), 'utf8')).toBe('ABcdmore');
+    expect(statSync(file).size).toBe(4097);
   });
 });
 
