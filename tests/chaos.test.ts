@@ -52,7 +52,7 @@ describe('the invariant checker', () => {
 describe('npm run chaos', () => {
   it('loses nothing and doubles nothing over half a minute of every fault', async () => {
     requireLazyFs(); // power cuts need the FUSE layer: fails with the apt-get command
-    const run = runTs('scripts/chaos.ts', ['--minutes', '0.5', '--drain-s', '60']);
+    const run = runTs('scripts/chaos.ts', ['--minutes', '0.5', '--hub-uptime-s', '0.5', '--drain-s', '60']);
     cleanups.push(async () => {
       if (run.child.exitCode !== null) return;
       run.child.kill('SIGINT'); // ends the faults early; the run still cleans up after itself
@@ -72,7 +72,7 @@ describe('npm run chaos', () => {
     expect(f.undrained, why).toEqual([]);
     expect(f.integrity).toBe('ok');
     expect(f.powerCutsThroughLazyfs).toBe(true);
-    expect(f.faults.hubKill + f.faults.powerCut, 'hub kills and power cuts').toBeGreaterThanOrEqual(4);
+    expect(f.faults.hubKill + f.faults.powerCut, 'hub kills and power cuts').toBeGreaterThanOrEqual(3);
     expect(f.ratings.evaluator + f.ratings.tablet, 'ratings made under the faults').toBeGreaterThanOrEqual(10);
     expect(f.longestOutageS).toBeLessThanOrEqual(f.maxOutageS);
     // Exit 1 also reports hub crashes (f.hubCrashes): a finding for the hub, not a lost rating.
