@@ -134,10 +134,16 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
     if (recent && !record.flags.includes('misuse')) record.flags.push('misuse');
   }
 
-  const rated = !!record.txnId && !!(txn?.rated_by || isRated(db, record.txnId));
+  // 评价次数 2 (PROTOCOL 4 [r2] ratingNo) is the one exception to 一事一评: the citizen's rating
+  // after a rectified 差评. The 差评 loop (handling.ts) decides when it may come; the unique index
+  // evaluations_one_re_rating that it comes once.
+  const followUp = record.ratingNo === 2;
+  if (followUp && !record.followUpOf) throw new TypeError('input.followUpOf: a ratingNo 2 names the first rating');
+  const rated = !followUp && !!record.txnId && !!(txn?.rated_by || isRated(db, record.txnId));
   insert(db, record, rated ? 'refused' : 'accepted', rated ? 'already-evaluated' : null);
   if (rated) return { status: 'refused', reason: 'already-evaluated', record };
-  if (record.level > 0 && record.txnId) {
+  if (!followUp && record.level > 0 && record.txnId) {
+
     stmt(db, 'UPDATE transactions SET rated_by = ? WHERE txn_id = ?').run(record.id, record.txnId);
     // its prompt's timeout, if one was recorded, is superseded: kept for audit, never counted
     stmt(db, `UPDATE evaluations INDEXED BY evaluations_txn SET superseded_by = ? WHERE txn_id = ? AND level = 0 AND superseded_by IS NULL`).run(record.id, record.txnId);
@@ -147,7 +153,7 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
 
 function isRated(db: Db, txnId: string): boolean {
   // The conditions repeat the partial index evaluations_one_per_txn so SQLite uses it.
-  return !!stmt(db, `SELECT 1 FROM evaluations WHERE txn_id = ? AND status = 'accepted' AND level > 0 AND txn_id IS NOT NULL AND txn_id <> ''`).get(txnId);
+  return !!stmt(db, `SELECT 1 FROM evaluations WHERE txn_id = ? AND status = 'accepted' AND level > 0 AND txn_id IS NOT NULL AND txn_id <> '' AND rating_no = 1`).get(txnId);
 }
 
 function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: string | null): void {

@@ -1,13 +1,13 @@
 /**
  * The hall: the configuration the platform pushes (PROTOCOL 3 `config`), kept in the
  * hall_config table and applied again at start; the public config tablets read (PROTOCOL 2);
- * and the handling deadlines of 差评 on the hall's working-day calendar. One set of handling
- * defaults, here.
+ * and the handling deadlines of 差评 on the hall's working-day calendar (the configuration
+ * file's `calendar`, PROTOCOL 6, with the pushed one over it). One set of handling defaults, here.
  */
 import { DEFAULT_REASONS, isDissatisfied, isTopicSegment, type Evaluation, type HallConfig, type PublicConfig, type Settings } from '../protocol/index.js';
 import { isoNow, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
-import { dueAt, type WorkCalendar } from './deadlines.js';
+import { dueAt, mergeCalendars, type WorkCalendar } from './deadlines.js';
 import type { WindowInfo } from './registry.js';
 import type { Store } from './store.js';
 
@@ -94,8 +94,9 @@ export class Hall {
     return this.pushed?.handlingDays ?? { ...HANDLING_DAYS };
   }
 
+  /** Adjusted working days and holidays: the configuration file's, and the platform's over them. */
   calendar(): WorkCalendar {
-    return this.pushed?.calendar ?? NO_CALENDAR;
+    return mergeCalendars(this.deps.config.calendar ?? NO_CALENDAR, this.pushed?.calendar);
   }
 
   staff(): HallConfig['staff'] {
@@ -106,12 +107,24 @@ export class Hall {
     return !!(matterCode && this.pushed?.matters.find((m) => m.code === matterCode)?.complex);
   }
 
-  /** A 差评's handling deadline: 2 working days, 10 when the matter is complex. */
+  /**
+   * A 差评's handling deadline (PROTOCOL 3 `alerts`): the end of the 2nd working day after
+   * receipt, the 10th when the matter is complex in the pushed catalogue or a handler marked it so.
+   */
+  deadline(e: Pick<Evaluation, 'matterCode' | 'receivedAt'>, markedComplex = false): { complex: boolean; deadlineAt: string } {
+    const complex = markedComplex || this.isComplex(e.matterCode);
+    const days = this.handlingDays();
+    return { complex, deadlineAt: dueAt(e.receivedAt, complex ? days.complex : days.normal, this.calendar()) };
+  }
+
+  /**
+   * The deadline by the matter catalogue alone, as `dueAt` (the monthly report reads it);
+   * `Handling.deadlineOf` also counts a handler's complex mark.
+   */
   deadlineOf(e: Pick<Evaluation, 'level' | 'matterCode' | 'receivedAt'>): { complex?: boolean; dueAt?: string } {
     if (!isDissatisfied(e.level)) return {};
-    const complex = this.isComplex(e.matterCode);
-    const days = this.handlingDays();
-    return { complex, dueAt: dueAt(e.receivedAt, complex ? days.complex : days.normal, this.calendar()) };
+    const { complex, deadlineAt } = this.deadline(e);
+    return { complex, dueAt: deadlineAt };
   }
 
   /** What tablets read on `hall/{hallId}/public/config` (PROTOCOL 2). */

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DEVICE_ID_RULE, DUTY_NAMES, MOBILE_PHONE, HANDLING_STEPS, describeIssue, isValidDeviceId, utf8Bytes, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
 import { deviceSettingsSchema } from '../protocol/schemas.js';
 import type { ExportFormat } from './evaluations.js';
+import type { HandlingOutcome, ReRatingOutcome } from './handling.js';
 import type { Logger } from './log.js';
 import type { Registry, StaffOnDuty } from './registry.js';
 import type { Views } from './views.js';
@@ -28,7 +29,10 @@ export interface HubApi {
   unpair(deviceId: string, actor: string): Promise<boolean>;
   setDeviceSettings(deviceId: string, settings: Parameters<Registry['setDeviceSettings']>[1], actor: string): Promise<boolean>;
   selfTest(deviceId: string, actor: string): Promise<boolean>;
-  recordHandling(evaluationId: string, step: string, by: string | null, note: string | null): Promise<{ at: string } | undefined>;
+  /** [r2] A person's step on a 差评, in the order the loop allows (hub/handling.ts). */
+  recordHandling(evaluationId: string, request: { step: (typeof HANDLING_STEPS)[number]; note: string | null; complex: boolean }, by: string): Promise<HandlingOutcome>;
+  /** [r2] The citizen's second rating (评价次数 2), heard on the phone. */
+  reRate(evaluationId: string, request: { level: number; reasons: string[]; comment: string }, by: string): Promise<ReRatingOutcome>;
 }
 
 export class HttpError extends Error {
@@ -61,8 +65,13 @@ const staffBody = z
     staffTitle: z.string().max(64).optional(),
   })
   .strict();
+// PROTOCOL 5 [r2] `{step, note?, complex?}`; a `by` older pages send is read and ignored: `by` is the caller
 const handlingBody = z
-  .object({ step: z.enum(HANDLING_STEPS), by: z.string().max(64).optional(), note: z.string().max(500).optional() })
+  .object({ step: z.enum(HANDLING_STEPS), by: z.string().max(64).optional(), note: z.string().max(500).optional(), complex: z.boolean().optional() })
+  .strict();
+/** The citizen's second rating as a handler heard it (评价次数 2). */
+const reRatingBody = z
+  .object({ level: z.int().min(1).max(5), reasons: z.array(z.string().min(1).max(32)).max(16).optional(), comment: z.string().max(500).optional() })
   .strict();
 const pairBody = z.object({ windowId: z.string().min(1).max(64), kind: z.enum(['evaluator', 'tablet']).optional() }).strict();
 
@@ -352,9 +361,23 @@ export function createApi(hub: HubApi, options: ApiOptions) {
         const id = decodeSegment('evaluationId', params[0]!);
         const body = validate(handlingBody, await readJson(req));
         // `by` is the caller's name (PROTOCOL 5 [r2]), never what the body says
-        const done = await hub.recordHandling(id, body.step, person?.name ?? null, body.note ?? null);
-        if (!done) throw new HttpError(404, 'unknown-evaluation', `no 差评 ${JSON.stringify(id)} in this hall`);
-        return { status: 201, body: { evaluationId: id, step: body.step, at: done.at } };
+        const done = await hub.recordHandling(id, { step: body.step, note: body.note?.trim() || null, complex: body.complex === true }, actor(person));
+        if (!done.ok) throw new HttpError(done.code === 'unknown-evaluation' ? 404 : 409, done.code, done.message);
+        const { step } = done;
+        return { status: 201, body: { evaluationId: id, stepId: step.stepId, step: body.step, at: step.at, by: step.by, note: step.note, deadlineAt: step.deadlineAt, complex: step.complex, phase: done.phase } };
+      },
+    },
+    {
+      method: 'POST',
+      pattern: /^\/api\/evaluations\/([^/]+)\/re-rating$/,
+      who: HANDLERS,
+      handler: async ({ req, params, person }) => {
+        const id = decodeSegment('evaluationId', params[0]!);
+        const body = validate(reRatingBody, await readJson(req));
+        const done = await hub.reRate(id, { level: body.level, reasons: body.reasons ?? [], comment: body.comment ?? '' }, actor(person));
+        if (!done.ok) throw new HttpError(done.code === 'unknown-evaluation' ? 404 : 409, done.code, done.message);
+        const { stepId, step, at, by, note } = done.step;
+        return { status: 201, body: { evaluation: done.evaluation, step: { stepId, step, at, by, note } } };
       },
     },
     {

@@ -8,13 +8,13 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_SETTINGS, DUTY_CODES, hallTopics, type DeviceKind, type Evaluation, type Settings } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, DUTY_CODES, hallTopics, isDissatisfied, type DeviceKind, type Evaluation, type HandlingStepName, type Settings } from '../protocol/index.js';
 import { HallBroker } from './broker.js';
 import { isoNow, systemClock, Timers, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
 import { findTransaction, maskContact, type HallIdentity } from './evaluations.js';
 import { Hall } from './hall.js';
-import { recordStep } from './handling.js';
+import { Handling, type HandlingOutcome, type ReRatingOutcome, type StepRecord } from './handling.js';
 import { createApi, type HubApi } from './http.js';
 import { evaluationFromEval, evaluationFromTablet, Ingest } from './ingest.js';
 import { Links } from './links.js';
@@ -83,6 +83,8 @@ export class Hub implements HubApi {
   private readonly clock: Clock;
   private readonly identity: HallIdentity;
   private readonly hall: Hall;
+  /** [r2] The 差评 loop: steps in order, 督办, the feedback and the second rating (PROTOCOL 3 `handling`, 5). */
+  private readonly handling: Handling;
   private readonly ingest: Ingest;
   private readonly links: Links;
   private readonly windows: Windows;
@@ -105,6 +107,16 @@ export class Hub implements HubApi {
     this.store = new Store({ dataDir: config.dataDir });
     const registry = (this.registry = new Registry(this.store, config, clock));
     this.hall = new Hall({ store: this.store, config, clock, setWindows: (w) => registry.setWindows(w), publishPublicConfig: (c) => this.broker?.publish(hallTopics.publicConfig(config.hallId), c, true) });
+    this.handling = new Handling({
+      store: this.store,
+      hall: this.hall,
+      identity: this.identity,
+      clock,
+      log,
+      recorded: (step) => this.stepRecorded(step),
+      committed: (record) => this.committed(record),
+      signature: config.sms?.signature ?? '【政务服务】',
+    });
     this.ingest = new Ingest({
       store: this.store,
       clock,
@@ -252,8 +264,9 @@ export class Hub implements HubApi {
     } catch (error) {
       log({ level: 'error', msg: 'stored platform config could not be applied', error: (error as Error).message });
     }
+    this.handling.start(); // on the hall's calendar: a deadline passed while the hub was down is escalated now
     if (config.platform.url) {
-      this.platform = new PlatformSync(new Outbox(this.store, this.identity), {
+      this.platform = new PlatformSync(new Outbox(this.store, this.identity, (e) => this.handling.deadlineOf(e)), {
         hall: this.identity,
         url: config.platform.url,
         username: config.platform.username,
@@ -281,6 +294,7 @@ export class Hub implements HubApi {
 
   async stop(): Promise<void> {
     this.timers.clearAll();
+    this.handling.stop();
     await this.platform?.stop();
     await this.links.close();
     await this.broker?.close();
@@ -337,21 +351,30 @@ export class Hub implements HubApi {
     return this.links.send(deviceId, { type: 'SELF_TEST' });
   }
 
-  /** A 差评 handling step (acknowledged, called back, resolved), stored and synced. */
-  async recordHandling(evaluationId: string, step: string, by: string | null, note: string | null): Promise<{ at: string } | undefined> {
-    const recorded = await recordStep(this.store, { evaluationId, step, by, note, at: isoNow(this.clock) });
-    if (!recorded) return undefined;
-    this.platform?.pump();
-    this.broker.publish(hallTopics.dashboard(this.config.hallId, 'handling'), { evaluationId, step, at: recorded.at, by }, false);
-    return { at: recorded.at };
+  /** A person's step in handling a 差评 (PROTOCOL 5 [r2]), in the order the loop allows; stored and synced. */
+  recordHandling(evaluationId: string, request: { step: HandlingStepName; note: string | null; complex: boolean }, by: string): Promise<HandlingOutcome> {
+    return this.handling.record(evaluationId, request, by);
+  }
+
+  /** The citizen's second rating (评价次数 2) as a handler heard it on the phone. */
+  reRate(evaluationId: string, request: { level: number; reasons: string[]; comment: string }, by: string): Promise<ReRatingOutcome> {
+    return this.handling.reRate(evaluationId, { ...request, channel: 'phone', by });
   }
 
   // ---- wiring ----
   /** A new evaluation is on disk: tell the platform sync, the dashboards and the window's tablets. */
   private committed(record: Evaluation): void {
     this.platform?.pump();
-    this.broker?.publish(hallTopics.dashboard(this.config.hallId, 'evaluation'), { ...record, contact: maskContact(record.contact), ...this.hall.deadlineOf(record) }, false);
-    if (record.txnId && record.level > 0 && record.windowId) this.windows.rated(record.windowId, record.txnId, record.channel);
+    const loop = isDissatisfied(record.level) && record.ratingNo !== 2; // a second rating closes a loop, it opens none
+    this.broker?.publish(hallTopics.dashboard(this.config.hallId, 'evaluation'), { ...record, contact: maskContact(record.contact), ...(loop ? this.handling.deadlineOf(record) : {}) }, false);
+    if (record.txnId && record.level > 0 && record.windowId && record.ratingNo !== 2) this.windows.rated(record.windowId, record.txnId, record.channel);
+  }
+
+  /** A 差评 handling step is on disk (a person's or the hub's): to the platform and the dashboards. */
+  private stepRecorded(step: StepRecord): void {
+    this.platform?.pump();
+    const { evaluationId, stepId, at, by, note, deadlineAt } = step;
+    this.broker?.publish(hallTopics.dashboard(this.config.hallId, 'handling'), { evaluationId, stepId, step: step.step, at, by, note, deadlineAt }, false);
   }
 
   private async applyPushedConfig(config: Parameters<Hall['applyPushed']>[0]): Promise<void> {

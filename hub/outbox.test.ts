@@ -40,11 +40,11 @@ describe('outbox', () => {
     await outbox.markBatchSent('B1', '2026-11-27T03:00:00.000Z');
     expect(Object.values(states(store))).toEqual(['sent', 'sent', 'sent']);
     const confirmed = await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1', 'EV-2', 'NOT-OURS'], rejected: [{ id: 'EV-3', reason: 'bad staff' }] }, '2026-11-27T03:00:01.000Z');
-    expect(confirmed).toBe(2);
+    expect(confirmed).toEqual({ evaluations: 2, steps: 0 });
     expect(states(store)).toEqual({ 'EV-1': 'confirmed', 'EV-2': 'confirmed', 'EV-3': 'rejected' });
     expect(outbox.backlog()).toEqual({ n: 0, oldest: null });
     // a receipt repeated later changes nothing
-    expect(await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1'], rejected: [] }, '2026-11-27T04:00:00.000Z')).toBe(0);
+    expect(await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1'], rejected: [] }, '2026-11-27T04:00:00.000Z')).toEqual({ evaluations: 0, steps: 0 });
   });
 
   it('released claims and unconfirmed sent rows go back to pending; nothing is lost', async () => {
@@ -64,19 +64,52 @@ describe('outbox', () => {
     expect(Object.values(states(store))).toEqual(['pending', 'pending', 'pending']);
   });
 
-  it('marks PUBACKed alerts once; handling steps are claimed and marked', async () => {
+  it('marks PUBACKed alerts once, each with its deadline; a second rating is no alert', async () => {
     const store = storeWith([1]);
-    const outbox = new Outbox(store, hall);
-    outbox.claimAlerts(10);
+    store.writeNow((db) => commitEvaluation(db, evaluation({ id: 'RE-EV-1', level: 2, channel: 'phone', deviceId: 'hub', ratingNo: 2, followUpOf: 'EV-1', evaluatedAt: '2026-11-28T02:00:00.000Z' }), { attachWithinMs: 0, misuseWindowMs: 0 }));
+    const outbox = new Outbox(store, hall, () => ({ deadlineAt: '2026-12-01T16:00:00.000Z', complex: true }));
+    const alerts = outbox.claimAlerts(10);
+    expect(alerts.map((a) => [a.id, a.deadlineAt, a.complex])).toEqual([['EV-1', '2026-12-01T16:00:00.000Z', true]]);
     await outbox.markAlerted(['EV-1'], '2026-11-27T03:00:00.000Z');
     outbox.releaseClaims();
     expect(outbox.claimAlerts(10)).toEqual([]);
-    store.writeNow((db) => db.prepare(`INSERT INTO handling (evaluation_id, step, at, by, note) VALUES ('EV-1', 'acknowledged', '2026-11-27T03:01:00.000Z', '李四', NULL)`).run());
-    const steps = outbox.claimSteps(10);
-    expect(steps).toEqual([{ id: 1, evaluationId: 'EV-1', step: 'acknowledged', at: '2026-11-27T03:01:00.000Z', by: '李四', note: null }]);
-    expect(outbox.claimSteps(10)).toEqual([]);
-    await outbox.markStepSent(1, '2026-11-27T03:02:00.000Z');
-    outbox.releaseClaims();
-    expect(outbox.claimSteps(10)).toEqual([]);
+    // without the hall's calendar: 2 working days, Monday to Friday (27 Nov 2026 is a Friday)
+    const plain = new Outbox(storeWith([2]), hall);
+    expect(plain.claimAlerts(10).map((a) => a.deadlineAt)).toEqual(['2026-12-01T16:00:00.000Z']);
+  });
+
+  it('handling steps: a batch claimed in order, sent on PUBACK, confirmed by their stepIds; unconfirmed ones requeued', async () => {
+    const store = storeWith([1]);
+    const outbox = new Outbox(store, hall);
+    const step = (n: number, name: string) =>
+      db(store).prepare(`INSERT INTO handling (evaluation_id, step, at, by, note, step_id, deadline_at) VALUES ('EV-1', ?, ?, '李四', NULL, ?, '2026-12-01T16:00:00.000Z')`).run(name, `2026-11-27T03:0${n}:00.000Z`, `EV-1#${n}`);
+    step(1, 'acknowledged');
+    step(2, 'called-back');
+    expect(outbox.stepsUnconfirmed()).toBe(false);
+    const batch = outbox.claimStepBatch('H1', 10);
+    expect(batch).toEqual([
+      { stepId: 'EV-1#1', evaluationId: 'EV-1', step: 'acknowledged', by: '李四', note: null, at: '2026-11-27T03:01:00.000Z', deadlineAt: '2026-12-01T16:00:00.000Z' },
+      { stepId: 'EV-1#2', evaluationId: 'EV-1', step: 'called-back', by: '李四', note: null, at: '2026-11-27T03:02:00.000Z', deadlineAt: '2026-12-01T16:00:00.000Z' },
+    ]);
+    expect(outbox.claimStepBatch('H2', 10)).toEqual([]); // claimed
+    expect(outbox.stepsUnconfirmed()).toBe(true);
+    outbox.releaseClaims(); // the connection went
+    expect(outbox.claimStepBatch('H3', 1).map((s) => s.stepId)).toEqual(['EV-1#1']);
+    await outbox.markStepBatchSent('H3', '2026-11-27T03:05:00.000Z');
+    expect(outbox.stepsUnconfirmed(), 'sent, not confirmed: the next batch waits').toBe(true);
+    expect(outbox.requeueUnconfirmedSteps('2026-11-27T03:04:00.000Z')).toBe(0);
+    expect(outbox.requeueUnconfirmedSteps('2026-11-27T03:06:00.000Z')).toBe(1);
+    outbox.claimStepBatch('H4', 10);
+    await outbox.markStepBatchSent('H4', '2026-11-27T03:07:00.000Z');
+    // one receipt may list evaluations and steps
+    expect(await outbox.applyReceipt({ batchId: 'H4', accepted: ['EV-1#1', 'EV-1'], rejected: [{ id: 'EV-1#2', reason: 'unknown step' }] }, '2026-11-27T03:08:00.000Z')).toEqual({ evaluations: 1, steps: 1 });
+    expect(store.read((d) => d.prepare('SELECT step_id AS id, sync_state AS s, sync_reason AS r FROM handling ORDER BY id').all())).toEqual([
+      { id: 'EV-1#1', s: 'confirmed', r: null },
+      { id: 'EV-1#2', s: 'rejected', r: 'unknown step' },
+    ]);
+    expect(outbox.stepsUnconfirmed()).toBe(false);
+    expect(outbox.claimStepBatch('H5', 10)).toEqual([]);
   });
 });
+
+const db = (store: Store) => store.db;

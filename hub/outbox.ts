@@ -4,20 +4,18 @@
  * stays flat however long the hall was offline. An evaluation is `pending` until its batch
  * is PUBACKed (`sent`) and `confirmed` when a receipt lists it; a claim (`batch_id`, or
  * `alerted_at = 'publishing'`) marks what is handed to the MQTT client and not yet PUBACKed.
+ * [r2] 差评 handling steps go the same way from the handling table, confirmed by their `stepId`.
  */
-import { MAX_BATCH_BYTES, type Evaluation, type Receipt } from '../protocol/index.js';
+import { MAX_BATCH_BYTES, STEP_ID, type Alert, type Evaluation, type HandlingStep, type Receipt } from '../protocol/index.js';
+import { dueAt } from './deadlines.js';
 import { rowToEvaluation, type EvaluationRow, type HallIdentity } from './evaluations.js';
 import { stmt, type Store } from './store.js';
 
-/** A handling step of a 差评 awaiting publication. */
-export interface OutboxStep {
-  id: number;
-  evaluationId: string;
-  step: string;
-  at: string;
-  by: string | null;
-  note: string | null;
-}
+/** The deadline an alert carries (PROTOCOL 3 `alerts` [r2]). */
+export type AlertDeadline = (e: Evaluation) => { deadlineAt: string; complex: boolean };
+
+/** Without the hall's calendar: 2 working days, Monday to Friday. */
+const PLAIN_DEADLINE: AlertDeadline = (e) => ({ deadlineAt: dueAt(e.receivedAt, 2, { holidays: [], workdays: [] }), complex: false });
 
 /** Backlog size and age through evaluations_unsynced (a MIN over both states reads the index only). */
 const BACKLOG_SQL = `SELECT (SELECT COUNT(*) FROM evaluations WHERE sync_state IN ('pending', 'sent')) AS n,
@@ -28,6 +26,8 @@ export class Outbox {
   constructor(
     private readonly store: Store,
     private readonly hall: HallIdentity,
+    /** Each alert's deadline on the hall's calendar. Default: 2 working days, Monday to Friday. */
+    private readonly deadline: AlertDeadline = PLAIN_DEADLINE,
   ) {}
 
   /** Claims of a connection that is gone (or of a hub that stopped): back to the outbox. */
@@ -35,15 +35,19 @@ export class Outbox {
     this.store.writeNow((db) => {
       db.prepare(`UPDATE evaluations INDEXED BY evaluations_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
       db.prepare(`UPDATE evaluations INDEXED BY evaluations_alerts_publishing SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
-      db.prepare(`UPDATE handling SET synced_at = NULL WHERE synced_at = 'publishing'`).run();
+      db.prepare(`UPDATE handling INDEXED BY handling_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
     });
   }
 
-  /** The next page of 差评 not yet alerted, claimed in one transaction. */
-  claimAlerts(limit: number): Evaluation[] {
-    const rows = this.store.read((db) => stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_alerts WHERE dissatisfied = 1 AND alerted_at IS NULL ORDER BY received_at LIMIT ?`).all(limit)) as EvaluationRow[];
+  /** The next page of 差评 not yet alerted, claimed in one transaction, each with its deadline. */
+  claimAlerts(limit: number): Alert[] {
+    // a second rating (评价次数 2) closes a loop: it is no new 差评 to alert
+    const rows = this.store.read((db) => stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_alerts WHERE dissatisfied = 1 AND alerted_at IS NULL AND rating_no = 1 ORDER BY received_at LIMIT ?`).all(limit)) as EvaluationRow[];
     if (rows.length === 0) return [];
-    const page = rows.map((row) => rowToEvaluation(row, this.hall));
+    const page = rows.map((row) => {
+      const e = rowToEvaluation(row, this.hall);
+      return { ...e, ...this.deadline(e) };
+    });
     this.store.writeNow((db) => {
       const claim = stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`);
       for (const e of page) claim.run(e.id);
@@ -59,21 +63,53 @@ export class Outbox {
     });
   }
 
-  /** Handling steps not yet published, each claimed. */
-  claimSteps(limit: number): OutboxStep[] {
-    const rows = this.store.read((db) => stmt(db, `SELECT id, evaluation_id AS evaluationId, step, at, by, note FROM handling WHERE synced_at IS NULL ORDER BY id LIMIT ?`).all(limit)) as OutboxStep[];
-    if (rows.length === 0) return rows;
+  /**
+   * [r2] The next batch of handling steps (PROTOCOL 3 `handling`), oldest first, claimed for
+   * `batchId`; empty when none is pending.
+   */
+  claimStepBatch(batchId: string, maxItems: number): HandlingStep[] {
+    const rows = this.store.read((db) =>
+      stmt(
+        db,
+        `SELECT id, step_id AS stepId, evaluation_id AS evaluationId, step, by, note, at, deadline_at AS deadlineAt FROM handling INDEXED BY handling_outbox
+         WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY id LIMIT ?`,
+      ).all(maxItems),
+    ) as (HandlingStep & { id: number })[];
+    const items: (HandlingStep & { id: number })[] = [];
+    let bytes = 80 + batchId.length + this.hall.hallId.length;
+    for (const row of rows) {
+      // steps recorded before migration 9 have no deadline or person: the hub's words for them
+      const step = { ...row, by: row.by ?? 'dashboard', deadlineAt: row.deadlineAt ?? row.at };
+      const size = Buffer.byteLength(JSON.stringify(step)) + 1;
+      if (items.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
+      bytes += size;
+      items.push(step);
+    }
+    if (items.length === 0) return [];
     this.store.writeNow((db) => {
-      const claim = stmt(db, `UPDATE handling SET synced_at = 'publishing' WHERE id = ?`);
-      for (const r of rows) claim.run(r.id);
+      const claim = stmt(db, 'UPDATE handling SET batch_id = ? WHERE id = ?');
+      for (const r of items) claim.run(batchId, r.id);
     });
-    return rows;
+    return items.map(({ id: _id, ...step }) => step);
   }
 
-  markStepSent(id: number, at: string): Promise<void> {
+  /** Handling steps published and not yet confirmed by a receipt (the next batch waits for them). */
+  stepsUnconfirmed(): boolean {
+    return this.store.read(
+      (db) => !!stmt(db, `SELECT 1 FROM handling WHERE (sync_state = 'sent') OR (sync_state = 'pending' AND batch_id IS NOT NULL) LIMIT 1`).get(),
+    );
+  }
+
+  /** The step batch was PUBACKed: its steps are `sent`. */
+  markStepBatchSent(batchId: string, at: string): Promise<void> {
     return this.store.submit((db) => {
-      stmt(db, `UPDATE handling SET synced_at = ? WHERE id = ? AND synced_at = 'publishing'`).run(at, id);
+      stmt(db, `UPDATE handling INDEXED BY handling_in_flight SET sync_state = 'sent', sent_at = ? WHERE batch_id = ? AND sync_state = 'pending'`).run(at, batchId);
     });
+  }
+
+  /** Sent steps without a receipt since `cutoff` go back to pending. Returns how many. */
+  requeueUnconfirmedSteps(cutoff: string): number {
+    return this.store.writeNow((db) => stmt(db, `UPDATE handling INDEXED BY handling_sent SET sync_state = 'pending', batch_id = NULL WHERE sync_state = 'sent' AND sent_at < ?`).run(cutoff).changes);
   }
 
   /**
@@ -108,15 +144,28 @@ export class Outbox {
     });
   }
 
-  /** Applies a receipt: listed ids confirmed or rejected with the platform's reason. Resolves with how many were confirmed. */
-  applyReceipt(receipt: Receipt, at: string): Promise<number> {
+  /**
+   * Applies a receipt: listed ids confirmed or rejected with the platform's reason, evaluations
+   * and [r2] handling steps (an id of the shape `{evaluationId}#{n}`). Resolves with how many
+   * of each were confirmed.
+   */
+  applyReceipt(receipt: Receipt, at: string): Promise<{ evaluations: number; steps: number }> {
     return this.store.submit((db) => {
-      let n = 0;
+      let evaluations = 0;
+      let steps = 0;
       const confirm = stmt(db, `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
-      for (const id of receipt.accepted) n += confirm.run(at, id).changes;
+      const confirmStep = stmt(db, `UPDATE handling SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE step_id = ? AND sync_state IN ('pending', 'sent')`);
+      for (const id of receipt.accepted) {
+        evaluations += confirm.run(at, id).changes;
+        if (STEP_ID.test(id)) steps += confirmStep.run(at, id).changes;
+      }
       const reject = stmt(db, `UPDATE evaluations SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
-      for (const r of receipt.rejected) reject.run(r.reason, r.id);
-      return n;
+      const rejectStep = stmt(db, `UPDATE handling SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL WHERE step_id = ? AND sync_state IN ('pending', 'sent')`);
+      for (const r of receipt.rejected) {
+        reject.run(r.reason, r.id);
+        if (STEP_ID.test(r.id)) rejectStep.run(r.reason, r.id);
+      }
+      return { evaluations, steps };
     });
   }
 

@@ -189,8 +189,34 @@ const MIGRATIONS: string[] = [
   `,
   // 8: reserved for the SMS channel (PROTOCOL 7)
   `SELECT 1;`,
-  // 9: reserved for the 差评 handling loop (PROTOCOL 3 handling, 5)
-  `SELECT 1;`,
+  // 9: the 差评 loop (PROTOCOL 3 handling, 5): each step with its id, the deadline in effect
+  // after it and a handler's complex mark, delivered in batches like evaluations (pending ->
+  // sent -> confirmed by a receipt, or rejected); steps PUBACKed before receipts existed count
+  // as delivered. One re-rating (评价次数 2) per first rating, outside 一事一评; it is no new 差评
+  // to alert or handle. Open 差评 read through a partial index.
+  `
+  ALTER TABLE handling ADD COLUMN step_id TEXT;
+  ALTER TABLE handling ADD COLUMN deadline_at TEXT;
+  ALTER TABLE handling ADD COLUMN complex INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE handling ADD COLUMN sync_state TEXT NOT NULL DEFAULT 'pending' CHECK (sync_state IN ('pending', 'sent', 'confirmed', 'rejected'));
+  ALTER TABLE handling ADD COLUMN sync_reason TEXT;
+  ALTER TABLE handling ADD COLUMN batch_id TEXT;
+  ALTER TABLE handling ADD COLUMN sent_at TEXT;
+  ALTER TABLE handling ADD COLUMN confirmed_at TEXT;
+  UPDATE handling SET step_id = evaluation_id || '#' || (SELECT COUNT(*) FROM handling h WHERE h.evaluation_id = handling.evaluation_id AND h.id <= handling.id);
+  UPDATE handling SET sync_state = 'confirmed', confirmed_at = synced_at WHERE synced_at IS NOT NULL AND synced_at <> 'publishing';
+  UPDATE handling SET synced_at = NULL WHERE synced_at = 'publishing';
+  CREATE UNIQUE INDEX handling_step_id ON handling (step_id);
+  CREATE INDEX handling_outbox ON handling (id) WHERE sync_state = 'pending' AND batch_id IS NULL;
+  CREATE INDEX handling_in_flight ON handling (batch_id) WHERE sync_state = 'pending' AND batch_id IS NOT NULL;
+  CREATE INDEX handling_sent ON handling (sent_at) WHERE sync_state = 'sent';
+  DROP INDEX evaluations_one_per_txn;
+  CREATE UNIQUE INDEX evaluations_one_per_txn ON evaluations (txn_id) WHERE status = 'accepted' AND level > 0 AND txn_id IS NOT NULL AND txn_id <> '' AND rating_no = 1;
+  CREATE UNIQUE INDEX evaluations_one_re_rating ON evaluations (follow_up_of) WHERE status = 'accepted' AND rating_no = 2;
+  DROP INDEX evaluations_alerts;
+  CREATE INDEX evaluations_alerts ON evaluations (received_at) WHERE dissatisfied = 1 AND alerted_at IS NULL AND rating_no = 1;
+  CREATE INDEX evaluations_loops ON evaluations (received_at) WHERE dissatisfied = 1 AND rating_no = 1;
+  `,
   // 10: reserved for the QR and telephone channels (PROTOCOL 8)
   `SELECT 1;`,
 ];

@@ -3,8 +3,11 @@
  * pump the outbox (`outbox.ts` holds every SQL statement), apply receipts and pushed config,
  * publish status. `pending` evaluations go out in batches (差评 first) with QoS 1, become
  * `sent` on PUBACK and `confirmed` when a receipt lists them; sent ones without a receipt go
- * back to pending after a timeout. 差评 are also published on `alerts` at once. mqtt.js keeps
- * no state that matters: every connection is a new client, and a lost one loses nothing.
+ * back to pending after a timeout. 差评 are also published on `alerts` at once, with their
+ * deadline. [r2] 差评 handling steps go out in batches on `handling`, one batch at a time, the
+ * next only once a receipt has confirmed the last, so the platform gets each step first in the
+ * order it was recorded. mqtt.js keeps no state that matters: every connection is a new
+ * client, and a lost one loses nothing.
  */
 import { readFileSync } from 'node:fs';
 import { EventEmitter } from 'node:events';
@@ -65,8 +68,12 @@ const DEFAULTS = {
 export interface SyncEvents {
   connected: [];
   disconnected: [];
-  /** Rows confirmed by a receipt. */
+  /** Evaluations confirmed by a receipt. */
   confirmed: [count: number];
+  /** [r2] A handling batch was PUBACKed and its steps marked `sent` (they await a receipt). */
+  stepsSent: [batchId: string];
+  /** [r2] Handling steps confirmed by a receipt. */
+  stepsConfirmed: [count: number];
   /** The connection failed or closed: the next attempt is in `waitMs`. */
   reconnecting: [waitMs: number];
 }
@@ -102,6 +109,8 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   /** Alerts handed to the client and not yet PUBACKed, and PUBACKed ones awaiting one commit. */
   private alertsInFlight = 0;
   private alertsAcked: string[] = [];
+  /** A handling batch handed to the client and not yet PUBACKed. */
+  private handlingInFlight = false;
   private refusedSessions = 0;
   private readonly startedAt: string;
   private lastStatus = '';
@@ -188,6 +197,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       this.state.connected = false;
       this.inFlight = 0;
       this.alertsInFlight = 0;
+      this.handlingInFlight = false;
       // What was published but not PUBACKed stays pending; let it be selected again.
       this.outbox.releaseClaims();
       if (was) {
@@ -253,7 +263,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     this.pumping = true;
     try {
       this.publishAlerts();
-      this.publishSteps();
+      this.publishHandling();
       while (this.client && this.state.connected && this.inFlight < this.options.maxInFlight) {
         if (!this.publishBatch()) break;
       }
@@ -290,17 +300,32 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     }
   }
 
-  /** 差评 handling steps recorded at the hall (PROTOCOL 3 `handling`). */
-  private publishSteps(): void {
+  /**
+   * 差评 handling steps recorded at the hall (PROTOCOL 3 `handling` [r2]): a batch, when the
+   * previous one is confirmed. Waiting for the receipt, not only the PUBACK, keeps the order: a
+   * broker lost after its PUBACK loses the batch, and the steps after it must not overtake it.
+   */
+  private publishHandling(): void {
+    if (this.handlingInFlight || this.outbox.stepsUnconfirmed()) return;
+    const { hall, batchItems } = this.options;
+    const batchId = `${hall.hallId}-${this.bootId}-h${this.batchSeq + 1}`;
+    const items = this.outbox.claimStepBatch(batchId, batchItems);
+    if (items.length === 0) return;
+    this.batchSeq++;
+    this.handlingInFlight = true;
     const client = this.client!;
-    const { hallId } = this.options.hall;
-    for (const r of this.outbox.claimSteps(100)) {
-      const step = { evaluationId: r.evaluationId, hallId, step: r.step, at: r.at, ...(r.by ? { by: r.by } : {}), ...(r.note ? { note: r.note } : {}) };
-      client.publish(platformTopics.handling(hallId), JSON.stringify(step), { qos: 1 }, (error) => {
-        if (error || this.client !== client) return;
-        void this.outbox.markStepSent(r.id, isoNow(this.clock)).catch(() => {});
-      });
-    }
+    client.publish(platformTopics.handling(hall.hallId), JSON.stringify({ batchId, hallId: hall.hallId, sentAt: isoNow(this.clock), items }), { qos: 1 }, (error) => {
+      if (this.client !== client) return; // that connection is gone; its claims were released
+      this.handlingInFlight = false;
+      if (error) {
+        this.log('warn', 'handling batch not acknowledged', { batchId, error: error.message });
+        return; // the claim is released when the connection closes
+      }
+      void this.outbox
+        .markStepBatchSent(batchId, isoNow(this.clock))
+        .then(() => this.emit('stepsSent', batchId))
+        .catch((e: Error) => this.log('error', 'cannot mark a handling batch sent', { batchId, error: e.message }));
+    });
   }
 
   /** Claims the next page for a batch and publishes it. False when nothing is pending. */
@@ -369,10 +394,12 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     }
     const now = isoNow(this.clock);
     this.state.lastReceiptAt = now;
-    const confirmed = await this.outbox.applyReceipt(receipt, now);
+    const { evaluations: confirmed, steps } = await this.outbox.applyReceipt(receipt, now);
     if (receipt.rejected.length > 0) this.log('warn', 'platform rejected evaluations', { batchId: receipt.batchId, rejected: receipt.rejected.slice(0, 10) });
     this.confirmations.push({ at: this.clock.now(), n: confirmed });
     this.emit('confirmed', confirmed);
+    if (steps > 0) this.emit('stepsConfirmed', steps);
+    if (steps > 0 || receipt.rejected.length > 0) this.pump(); // the next handling batch may go now
   }
 
   private async onConfig(payload: Buffer): Promise<void> {
@@ -403,8 +430,10 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   /** Republishes what waited too long for a receipt, and measures the catch-up rate. */
   private housekeeping(): void {
     const now = this.clock.now();
-    const moved = this.outbox.requeueUnconfirmed(new Date(now - this.options.republishAfterMs).toISOString());
-    if (moved > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved });
+    const cutoff = new Date(now - this.options.republishAfterMs).toISOString();
+    const moved = this.outbox.requeueUnconfirmed(cutoff);
+    const steps = this.outbox.requeueUnconfirmedSteps(cutoff);
+    if (moved > 0 || steps > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved, steps });
     const since = now - 60_000;
     this.confirmations = this.confirmations.filter((c) => c.at >= since);
     const n = this.confirmations.reduce((sum, c) => sum + c.n, 0);

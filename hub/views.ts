@@ -7,6 +7,7 @@ import { exportEvaluations, listEvaluations, maskContact, rowToEvaluation, stats
 import type { AuditRow, DeviceListItem, DissatisfiedItem, HallInfo, Health, ListedEvaluation, StatGroup, StatRow, Suggestion, SyncSummary } from '../protocol/index.js';
 import type { Clock } from './clock.js';
 import type { Hall } from './hall.js';
+import { stepsOf, summarize } from './handling.js';
 import type { SelfTestResult } from './ingest.js';
 import type { Links } from './links.js';
 import type { Registry } from './registry.js';
@@ -119,20 +120,21 @@ export class Views {
   /** The hall's 差评 with their handling steps and deadlines, newest first. */
   dissatisfied(since: string): DissatisfiedItem[] {
     const { hall } = this.deps;
+    const now = this.deps.clock.now();
     return this.deps.store.read((db) => {
-      // every 差评 received since `since`, and every one not yet resolved however old
+      // every 差评 received since `since`, and every one whose loop is open however old; a
+      // second rating (评价次数 2) closes a loop and is no 差评 of its own
       const rows = db
         .prepare(
-          `SELECT * FROM evaluations e WHERE dissatisfied = 1 AND (received_at >= ? OR NOT EXISTS (SELECT 1 FROM handling h WHERE h.evaluation_id = e.id AND h.step = 'resolved'))
+          `SELECT * FROM evaluations e INDEXED BY evaluations_loops WHERE dissatisfied = 1 AND rating_no = 1
+             AND (received_at >= ? OR NOT EXISTS (SELECT 1 FROM handling h WHERE h.evaluation_id = e.id AND h.step IN ('resolved', 're-rated')))
            ORDER BY received_at DESC LIMIT 5000`,
         )
         .all(since) as EvaluationRow[];
-      const steps = db.prepare('SELECT step, at, by, note FROM handling WHERE evaluation_id = ? ORDER BY id');
       return rows.map((row) => {
         const e = { ...rowToEvaluation(row, this.deps.identity), contact: maskContact(row.contact) };
-        const deadline = hall.deadlineOf(e);
-        const handling = steps.all(e.id) as { step: string; at: string; by: string | null; note: string | null }[];
-        return { evaluation: e, complex: deadline.complex ?? false, dueAt: deadline.dueAt!, handling, resolved: handling.some((h) => h.step === 'resolved') };
+        const steps = stepsOf(db, e.id);
+        return { evaluation: e, handling: steps.map(({ complex: _marked, ...s }) => s), ...summarize(e, steps, hall, now) };
       });
     });
   }

@@ -7,7 +7,7 @@
  * Every answer is JSON; times are ISO-8601 strings; a failure is `ApiErrorBody` with a
  * 4xx/5xx status.
  */
-import type { DeviceStateName, DutyName, HandlingStepName, ServiceEventName, STAT_GROUP_NAMES }  from './constants.js';
+import type { AnyHandlingStep, DeviceStateName, DutyName, HandlingStepName, ServiceEventName, STAT_GROUP_NAMES }  from './constants.js';
 import type { DropReason } from './frame.js';
 import type { Settings } from './messages.js';
 import type { DashboardLeaf } from './topics.js';
@@ -220,23 +220,41 @@ export interface EvaluationList {
   evaluations: ListedEvaluation[];
 }
 
-/** A step recorded in handling a 差评. */
+/** A step recorded in handling a 差评 (PROTOCOL 3 `handling`, 5). */
 export interface HandlingRecord {
-  /** A `HandlingStepName`, or a step the hub adds itself. */
-  step: HandlingStepName | (string & {});
+  /** `{evaluationId}#{n}`: the id the platform's receipt lists. */
+  stepId: string;
+  /** A `HandlingStepName`, one the hub adds itself (`escalated`, `re-rated`), or a newer hub's. */
+  step: AnyHandlingStep | (string & {});
   at: string;
+  /** The person's name; `hub` for the steps the hub makes. */
   by: string | null;
   note: string | null;
 }
 
+/**
+ * Where a 差评's loop stands: `new` (no step yet), `working` (acknowledged, being called back or
+ * handed over), `rectified` (rectified or settled on the spot), `fed-back` (the citizen was told
+ * the outcome), `resolved` or `re-rated` (closed).
+ */
+export type LoopPhase = 'new' | 'working' | 'rectified' | 'fed-back' | 'resolved' | 're-rated';
+
 /** One 差评 of `GET /api/dissatisfied`, `contact` masked. */
 export interface DissatisfiedItem {
   evaluation: Evaluation;
-  /** The matter is complex: 10 working days to handle instead of 2. */
+  /** The matter is complex (the catalogue says so, or a handler marked it): 10 working days instead of 2. */
   complex: boolean;
-  /** End of the handling time. */
-  dueAt: string;
+  /** End of the handling time: 24:00 China Standard Time of the 2nd (10th) working day after receipt. */
+  deadlineAt: string;
+  /** `deadlineAt` has passed with the loop still open: escalated (督办). */
+  overdue: boolean;
   handling: HandlingRecord[];
+  phase: LoopPhase;
+  /** The steps a person may record now, in `HANDLING_STEPS` order; empty once closed. */
+  next: HandlingStepName[];
+  /** A 评价次数 2 may be recorded now (`POST /api/evaluations/{id}/re-rating`). */
+  reRatable: boolean;
+  /** The loop is closed: `resolved`, or the citizen's second rating arrived. */
   resolved: boolean;
 }
 
@@ -245,18 +263,38 @@ export interface DissatisfiedList {
   dissatisfied: DissatisfiedItem[];
 }
 
-/** `POST /api/evaluations/{id}/handling` body. */
+/** `POST /api/evaluations/{id}/handling` body; `by` is the caller's name, whatever a body says. */
 export interface HandlingRequest {
   step: HandlingStepName;
-  by?: string;
   note?: string;
+  /** The handler finds the matter complex: the deadline becomes 10 working days. */
+  complex?: boolean;
 }
 
-/** `POST /api/evaluations/{id}/handling` (201). */
+/** `POST /api/evaluations/{id}/handling` (201): the step as recorded and where the loop stands. */
 export interface HandlingAnswer {
   evaluationId: string;
+  stepId: string;
   step: HandlingStepName;
   at: string;
+  by: string;
+  note: string | null;
+  deadlineAt: string;
+  complex: boolean;
+  phase: LoopPhase;
+}
+
+/** `POST /api/evaluations/{id}/re-rating` body: what the citizen said on the phone (评价次数 2). */
+export interface ReRatingRequest {
+  level: 1 | 2 | 3 | 4 | 5;
+  reasons?: string[];
+  comment?: string;
+}
+
+/** `POST /api/evaluations/{id}/re-rating` (201): the second rating `RE-{id}` and the step `re-rated`. */
+export interface ReRatingAnswer {
+  evaluation: Evaluation;
+  step: HandlingRecord;
 }
 
 /** One row of `GET /api/audit`, newest first. */
@@ -306,14 +344,17 @@ export interface HallInfo {
 }
 
 /** `hall/{hallId}/dashboard/evaluation`: a committed evaluation, `contact` masked, a 差评 with its deadline. */
-export type DashboardEvaluation = Evaluation & { complex?: boolean; dueAt?: string };
+export type DashboardEvaluation = Evaluation & { complex?: boolean; deadlineAt?: string };
 
-/** `hall/{hallId}/dashboard/handling`: a step just recorded. */
+/** `hall/{hallId}/dashboard/handling`: a step just recorded (by a person or by the hub). */
 export interface DashboardHandling {
   evaluationId: string;
-  step: HandlingStepName | (string & {});
+  stepId: string;
+  step: AnyHandlingStep | (string & {});
   at: string;
   by: string | null;
+  note: string | null;
+  deadlineAt: string;
 }
 
 /** The payload of each dashboard topic (`hallTopics.dashboard(hallId, leaf)`). */

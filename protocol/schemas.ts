@@ -13,8 +13,8 @@ import { z } from 'zod';
 import {
   ACK_STATUS_NAMES,
   CHANNELS,
+  ALL_HANDLING_STEPS,
   EVALUATION_ID,
-  HANDLING_STEPS,
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
   MAX_COMMENT_CHARS,
@@ -23,6 +23,7 @@ import {
   MOBILE_PHONE,
   ORIGINS,
   SETTINGS_RANGES,
+  STEP_ID,
   utf8Bytes,
   type AckStatusName,
 } from './constants.js';
@@ -84,11 +85,14 @@ export const batchSchema = z.object({
 });
 export type Batch = z.infer<typeof batchSchema>;
 
-/** PROTOCOL 3 `receipts`. */
+/** [r2] A handling step's id, `{evaluationId}#{n}` (PROTOCOL 3 `handling`). */
+export const stepId = z.string().regex(STEP_ID, 'expected {evaluationId}#{n}');
+
+/** PROTOCOL 3 `receipts`: ids of evaluations, and [r2] of handling steps. */
 export const receiptSchema = z.object({
   batchId: text(64).min(1),
-  accepted: z.array(evaluationId),
-  rejected: z.array(z.object({ id: evaluationId, reason: text(200) })),
+  accepted: z.array(z.union([evaluationId, stepId])),
+  rejected: z.array(z.object({ id: z.union([evaluationId, stepId]), reason: text(200) })),
 });
 export type Receipt = z.infer<typeof receiptSchema>;
 
@@ -205,16 +209,37 @@ export const tabletAckSchema = z.object({
 });
 export type TabletAck = z.infer<typeof tabletAckSchema>;
 
-/** PROTOCOL 3 `handling`: a step in handling a 差评, recorded at the hall. */
+/** PROTOCOL 3 `alerts` [r2]: a 差评 at once, with the end of its handling time and whether the matter is complex. */
+export const alertSchema = evaluationSchema.safeExtend({
+  /** The end (24:00 China Standard Time) of the 2nd working day after receipt, the 10th when complex. */
+  deadlineAt: isoTime,
+  complex: z.boolean(),
+});
+export type Alert = z.infer<typeof alertSchema>;
+
+/**
+ * PROTOCOL 3 `handling` [r2]: one step in handling a 差评, recorded at the hall (`by` is the
+ * person's name, `hub` for the steps the hub makes), with the deadline in effect after it.
+ */
 export const handlingStepSchema = z.object({
+  stepId,
   evaluationId,
-  hallId: text(64).min(1),
-  step: z.enum(HANDLING_STEPS),
+  step: z.enum(ALL_HANDLING_STEPS),
+  by: text(64).min(1),
+  note: text(500).nullable(),
   at: isoTime,
-  by: text(64).optional(),
-  note: text(500).optional(),
+  deadlineAt: isoTime,
 });
 export type HandlingStep = z.infer<typeof handlingStepSchema>;
+
+/** PROTOCOL 3 `handling` [r2]: steps in batches like evaluations, confirmed by a receipt listing their `stepId`. */
+export const handlingBatchSchema = z.object({
+  batchId: text(64).min(1),
+  hallId: text(64).min(1),
+  sentAt: isoTime,
+  items: z.array(handlingStepSchema).min(1).max(MAX_BATCH_ITEMS),
+});
+export type HandlingBatch = z.infer<typeof handlingBatchSchema>;
 
 /** Every payload schema by name: the JSON Schema files and the frame inspector use this. */
 export const SCHEMAS = {
@@ -229,7 +254,9 @@ export const SCHEMAS = {
   'tablet-session': tabletSessionSchema,
   'tablet-evaluation': tabletEvaluationSchema,
   'tablet-ack': tabletAckSchema,
+  alert: alertSchema,
   'handling-step': handlingStepSchema,
+  'handling-batch': handlingBatchSchema,
 } as const;
 export type SchemaName = keyof typeof SCHEMAS;
 export type PayloadOf<N extends SchemaName> = z.infer<(typeof SCHEMAS)[N]>;

@@ -2,14 +2,15 @@
  * The city platform, simulated: an ingest that subscribes to every hall's evaluations (a
  * shared subscription where the broker supports it), validates each item, stores it keyed on
  * `id` (a repeat is a no-op) and publishes receipts; it also records alerts, status, devices
- * and handling steps, and can push a hall configuration. The same ingest runs against the
+ * and handling steps (stored once by `stepId` and acknowledged with receipts like
+ * evaluations), and can push a hall configuration. The same ingest runs against the
  * embedded aedes broker (`startEmbeddedBroker`) or any external broker (Mosquitto in tests).
  */
 import Database from 'better-sqlite3';
 import { createServer, type Server } from 'node:net';
 import { Aedes } from 'aedes';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { PayloadError, parsePlatformTopic, platformTopics, type HallConfig, type Receipt } from '../protocol/index.js';
+import { PayloadError, STEP_ID, parsePlatformTopic, platformTopics, type HallConfig, type Receipt } from '../protocol/index.js';
 import { parsePayload } from '../protocol/schemas.js';
 
 export interface PlatformOptions {
@@ -33,6 +34,7 @@ CREATE TABLE IF NOT EXISTS alerts (id TEXT NOT NULL, hall_id TEXT NOT NULL, payl
 CREATE TABLE IF NOT EXISTS statuses (hall_id TEXT PRIMARY KEY, payload TEXT NOT NULL, at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS devices (hall_id TEXT NOT NULL, device_id TEXT NOT NULL, payload TEXT NOT NULL, at TEXT NOT NULL, PRIMARY KEY (hall_id, device_id));
 CREATE TABLE IF NOT EXISTS handling (hall_id TEXT NOT NULL, payload TEXT NOT NULL, at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS steps (step_id TEXT PRIMARY KEY, hall_id TEXT NOT NULL, evaluation_id TEXT NOT NULL, step TEXT NOT NULL, payload TEXT NOT NULL, received_at TEXT NOT NULL, repeats INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS rejected (id TEXT, hall_id TEXT NOT NULL, reason TEXT NOT NULL, at TEXT NOT NULL);
 `;
 
@@ -40,7 +42,7 @@ export class PlatformIngest {
   readonly db: Database.Database;
   private client: MqttClient | undefined;
   /** Counters since start. */
-  readonly counts = { batches: 0, items: 0, stored: 0, repeats: 0, rejected: 0, alerts: 0, receiptsDropped: 0, malformed: 0 };
+  readonly counts = { batches: 0, items: 0, stored: 0, repeats: 0, rejected: 0, alerts: 0, receiptsDropped: 0, malformed: 0, steps: 0, stepRepeats: 0 };
   private readonly listeners = new Set<() => void>();
 
   private constructor(private readonly options: PlatformOptions) {
@@ -115,7 +117,7 @@ export class PlatformIngest {
           this.onBatch(parsed.hallId, payload, now);
           break;
         case 'alerts': {
-          const e = parsePayload('evaluation', JSON.parse(payload.toString()));
+          const e = parsePayload('alert', JSON.parse(payload.toString()));
           this.db.prepare('INSERT INTO alerts (id, hall_id, payload, at) VALUES (?, ?, ?, ?)').run(e.id, parsed.hallId, payload.toString(), now);
           this.counts.alerts++;
           break;
@@ -128,6 +130,7 @@ export class PlatformIngest {
           break;
         case 'handling':
           this.db.prepare('INSERT INTO handling (hall_id, payload, at) VALUES (?, ?, ?)').run(parsed.hallId, payload.toString(), now);
+          this.onHandlingBatch(parsed.hallId, payload, now);
           break;
         default:
           break;
@@ -137,6 +140,40 @@ export class PlatformIngest {
       this.options.log?.(`refused a message on ${topic}: ${(error as Error).message}`);
     }
     for (const l of [...this.listeners]) l();
+  }
+
+  /**
+   * [r2] A batch of 差评 handling steps: each stored once by `stepId` (a repeat is counted, not
+   * stored), and a receipt listing the step ids, as for evaluations.
+   */
+  private onHandlingBatch(hallId: string, payload: Buffer, now: string): void {
+    const batch = JSON.parse(payload.toString()) as { batchId?: unknown; items?: unknown };
+    if (typeof batch.batchId !== 'string' || !Array.isArray(batch.items)) throw new PayloadError('handling-batch', '', 'handling batch: batchId and items are required');
+    const receipt: Receipt = { batchId: batch.batchId, accepted: [], rejected: [] };
+    const insert = this.db.prepare('INSERT OR IGNORE INTO steps (step_id, hall_id, evaluation_id, step, payload, received_at) VALUES (?, ?, ?, ?, ?, ?)');
+    const repeat = this.db.prepare('UPDATE steps SET repeats = repeats + 1 WHERE step_id = ?');
+    this.db.transaction(() => {
+      for (const item of batch.items as unknown[]) {
+        try {
+          const s = parsePayload('handling-step', item);
+          if (insert.run(s.stepId, hallId, s.evaluationId, s.step, JSON.stringify(s), now).changes === 1) this.counts.steps++;
+          else {
+            repeat.run(s.stepId);
+            this.counts.stepRepeats++;
+          }
+          receipt.accepted.push(s.stepId);
+        } catch (error) {
+          const id = typeof (item as { stepId?: unknown })?.stepId === 'string' ? (item as { stepId: string }).stepId : '';
+          if (STEP_ID.test(id)) receipt.rejected.push({ id, reason: (error as Error).message.slice(0, 200) });
+          this.counts.rejected++;
+        }
+      }
+    })();
+    if (this.options.dropReceipt?.(batch.batchId)) {
+      this.counts.receiptsDropped++;
+      return;
+    }
+    this.client?.publish(platformTopics.receipts(hallId), JSON.stringify(receipt), { qos: 1 });
   }
 
   /** Validates every item on its own: a bad item is rejected in the receipt, the rest stored. */

@@ -34,7 +34,10 @@ describe('GET /api/dissatisfied', () => {
     expect(before.map((d) => d.evaluation.id)).toContain('HCP5-X-1');
     expect(before).toHaveLength(1 + 12);
     expect(before.every((d) => d.evaluation.contact === '138****5678')).toBe(true);
-    await hub.recordHandling('HCP5-X-1', 'resolved', '王主任', null);
+    expect(await hub.recordHandling('HCP5-X-1', { step: 'resolved', note: null, complex: false }, '王主任')).toMatchObject({ ok: false, code: 'out-of-order' });
+    await hub.recordHandling('HCP5-X-1', { step: 'acknowledged', note: null, complex: false }, '王主任');
+    expect((await list()).map((d) => d.evaluation.id), 'acknowledged is not closed').toContain('HCP5-X-1');
+    await hub.recordHandling('HCP5-X-1', { step: 'resolved', note: null, complex: false }, '王主任');
     expect((await list()).map((d) => d.evaluation.id)).not.toContain('HCP5-X-1');
   });
 });

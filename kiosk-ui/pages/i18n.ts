@@ -1,14 +1,16 @@
 /**
- * Every string the pages show, Chinese first, English second: one catalogue, in two parts
- * kept by the pages that use them (tablet, staff pages). Look a string up with `t(key)`.
+ * Every string the pages show, Chinese first, English second: one catalogue, in parts kept by
+ * the pages that use them (tablet, staff pages, the dashboard's 差评 loop). Look a string up
+ * with `t(key)`.
  */
 import { TABLET_STRINGS } from './strings-tablet.js';
 import { STAFF_STRINGS } from './strings-staff.js';
+import { DISSATISFIED_STRINGS } from './strings-dissatisfied.js';
 
 export type Lang = 'zh-CN' | 'en';
 export type Entry = readonly [zh: string, en: string];
 
-export const CATALOGUE = { ...TABLET_STRINGS, ...STAFF_STRINGS } as const satisfies Record<string, Entry>;
+export const CATALOGUE = { ...TABLET_STRINGS, ...STAFF_STRINGS, ...DISSATISFIED_STRINGS } as const satisfies Record<string, Entry>;
 export type Key = keyof typeof CATALOGUE;
 
 let current: Lang = 'zh-CN';
