@@ -95,8 +95,11 @@ export class Outbox {
 
   /** Handling steps published and not yet confirmed by a receipt (the next batch waits for them). */
   stepsUnconfirmed(): boolean {
+    // two partial indexes, one probe each: the sync asks on every pump, a catch-up pumps thousands of times
     return this.store.read(
-      (db) => !!stmt(db, `SELECT 1 FROM handling WHERE (sync_state = 'sent') OR (sync_state = 'pending' AND batch_id IS NOT NULL) LIMIT 1`).get(),
+      (db) =>
+        !!stmt(db, `SELECT 1 FROM handling INDEXED BY handling_sent WHERE sync_state = 'sent' LIMIT 1`).get() ||
+        !!stmt(db, `SELECT 1 FROM handling INDEXED BY handling_in_flight WHERE sync_state = 'pending' AND batch_id IS NOT NULL LIMIT 1`).get(),
     );
   }
 
