@@ -9,6 +9,7 @@
  *   status                           backlog and devices, in words
  *   export --format csv|json|gb39046 [--from ISO] [--to ISO]
  *   audit                            the latest configuration changes
+ *   report --month YYYY-MM --format json|csv|xlsx|pdf   the 月度通报 on stdout (`> report.pdf`)
  *   users [add NAME ROLE | revoke NAME]  people and their roles (a new token is printed once)
  *
  * A configuration problem is one line naming the key, exit 2; any other failure one line, exit 1.
@@ -25,8 +26,10 @@ import { Store, StoreError } from './store.js';
 import { systemClock } from './clock.js';
 import { HttpError, ROLES, type Role } from './http.js';
 import { Users } from './users.js';
+import { Hall } from './hall.js';
+import { MONTH, REPORT_FORMATS, Reports, type ReportFormat } from './reports.js';
 
-const USAGE = `usage: npm run hub -- init FILE | --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit | users [add NAME queue|handler|manager|admin | revoke NAME]]`;
+const USAGE = `usage: npm run hub -- init FILE | --config FILE [devices | pair DEVICE WINDOW [--tablet|--evaluator] | unpair DEVICE | status | export --format csv|json|gb39046 [--from ISO] [--to ISO] | audit | users [add NAME queue|handler|manager|admin | revoke NAME] | report --month YYYY-MM --format json|csv|xlsx|pdf]`;
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40 } as const;
 
 class UsageError extends Error {}
@@ -50,6 +53,7 @@ async function run(argv: string[]): Promise<number> {
       format: { type: 'string', default: 'csv' },
       from: { type: 'string' },
       to: { type: 'string' },
+      month: { type: 'string' },
       tablet: { type: 'boolean', default: false },
       evaluator: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
@@ -148,7 +152,7 @@ function iso(value: string | undefined, name: string, fallback: string): string 
   return new Date(ms).toISOString();
 }
 
-async function cli(store: Store, config: HubConfig, command: string, args: string[], values: { format?: string; from?: string; to?: string; tablet?: boolean; evaluator?: boolean }): Promise<number> {
+async function cli(store: Store, config: HubConfig, command: string, args: string[], values: { format?: string; from?: string; to?: string; month?: string; tablet?: boolean; evaluator?: boolean }): Promise<number> {
   const out = (line: string) => process.stdout.write(`${line}\n`);
   switch (command) {
     case 'devices': {
@@ -232,6 +236,22 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
       const list = users.list();
       if (list.length === 0) out('no people yet: `users add NAME ROLE` (the admin token of the configuration is the person admin)');
       for (const u of list) out(`${u.name.padEnd(16)} ${u.role.padEnd(8)} since ${u.createdAt}${u.revokedAt ? `, REVOKED ${u.revokedAt}` : ''}`);
+      return 0;
+    }
+    case 'report': {
+      const format = REPORT_FORMATS.find((f) => f === values.format) as ReportFormat | undefined;
+      if (!format) throw new UsageError(`--format must be ${REPORT_FORMATS.join(', ')}, got ${values.format}`);
+      if (!values.month || !MONTH.test(values.month)) throw new UsageError(`--month must be YYYY-MM (e.g. 2026-11), got ${values.month ?? 'nothing'}`);
+      if ((format === 'xlsx' || format === 'pdf') && process.stdout.isTTY) throw new UsageError(`a ${format} file is bytes: send it to a file, e.g. report --month ${values.month} --format ${format} > report.${format}`);
+      // the pushed configuration (names, reasons, working-day calendar) as the running hub has it
+      const hall = new Hall({ store, config, clock: systemClock, setWindows: () => {}, publishPublicConfig: () => {} });
+      hall.applyStored();
+      const reports = new Reports({ store, hall, identity: { hallId: config.hallId, areaCode: config.areaCode, deptCode: config.deptCode }, clock: systemClock });
+      const { body } = await reports.render(reports.monthly(values.month), format);
+      if (typeof body !== 'string' && process.env['npm_lifecycle_event'] === 'hub' && process.env['npm_config_loglevel'] !== 'silent') {
+        process.stderr.write(`hub: npm printed its banner before the ${format} (readers skip it); \`npm run -s hub -- …\` writes the file alone\n`);
+      }
+      await new Promise<void>((resolve, reject) => process.stdout.write(body, (error) => (error ? reject(error) : resolve())));
       return 0;
     }
     default:

@@ -155,7 +155,8 @@ function drain(req: IncomingMessage): void {
 }
 
 function send(res: ServerResponse, status: number, body: unknown, contentType = 'application/json; charset=utf-8'): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  // bytes (a spreadsheet, a PDF) go out as they are
+  const text = typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body);
   // A 413 keeps the connection until the client has sent what it was sending (`drain`): closing
   // while it still writes resets the connection and the client never reads the answer.
   res.writeHead(status, { 'content-type': contentType, 'cache-control': 'no-store', 'content-length': Buffer.byteLength(text), 'x-content-type-options': 'nosniff' });
