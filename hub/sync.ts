@@ -88,7 +88,7 @@ export interface SyncState {
   /** A pushed config that was refused, with the reason. */
   configError: string | null;
   configVersion: number | null;
-  /** Confirmations per second over the last minute. */
+  /** Confirmations per second over the last 10 s. */
   ratePerS: number;
 }
 
@@ -434,11 +434,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const moved = this.outbox.requeueUnconfirmed(cutoff);
     const steps = this.outbox.requeueUnconfirmedSteps(cutoff);
     if (moved > 0 || steps > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved, steps });
-    const since = now - 60_000;
-    this.confirmations = this.confirmations.filter((c) => c.at >= since);
-    const n = this.confirmations.reduce((sum, c) => sum + c.n, 0);
-    const span = this.confirmations.length > 0 ? Math.max(1, (now - this.confirmations[0]!.at) / 1000) : 1;
-    this.state.ratePerS = Number((n / span).toFixed(1));
+    this.updateRate();
     this.pump();
   }
 
@@ -476,7 +472,17 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   }
 
   /** Catch-up progress in a technician's words. */
+  /** Confirmations per second over the last 10 s: up to date when asked, 0 soon after a drain ends. */
+  private updateRate(): void {
+    const now = this.clock.now();
+    this.confirmations = this.confirmations.filter((c) => c.at >= now - 10_000);
+    const n = this.confirmations.reduce((sum, c) => sum + c.n, 0);
+    const span = this.confirmations.length > 0 ? Math.max(1, (now - this.confirmations[0]!.at) / 1000) : 1;
+    this.state.ratePerS = Number((n / span).toFixed(1));
+  }
+
   progress(): { backlog: number; ratePerS: number; etaS: number | null; words: string } {
+    this.updateRate();
     const backlog = this.outbox.backlog().n;
     const rate = this.state.ratePerS;
     const etaS = backlog === 0 ? 0 : rate > 0 ? Math.ceil(backlog / rate) : null;
