@@ -19,6 +19,7 @@ import { createApi, type HubApi } from './http.js';
 import { evaluationFromEval, evaluationFromTablet, Ingest } from './ingest.js';
 import { Links } from './links.js';
 import { Users } from './users.js';
+import { PublicBoard } from './public.js';
 import { Reports } from './reports.js';
 import { PhoneFollowUp } from './phone.js';
 import { hubBaseUrl, QrChannel } from './qr.js';
@@ -194,7 +195,7 @@ export class Hub implements HubApi {
       windowName: (windowId) => registry.windows.get(windowId)?.name,
     });
     this.phone = new PhoneFollowUp({ hall: this.identity, store: this.store, clock, log, commit, storageLow });
-    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes(), ...this.qr.routes(), ...this.phone.routes(), ...new Reports({ store: this.store, hall: this.hall, identity: this.identity, clock }).routes()] });
+    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes(), ...this.qr.routes(), ...this.phone.routes(), ...new Reports({ store: this.store, hall: this.hall, identity: this.identity, clock }).routes(), ...new PublicBoard({ store: this.store, hall: this.hall, registry, clock }).routes()] });
     this.server = createServer((req, res) => {
       api(req, res)
         .then(async (handled) => handled || (await servePage(req, res, log)))

@@ -17,9 +17,9 @@ import type { Logger } from './log.js';
 
 /** Where the pages are: `kiosk-ui/pages/` beside `hub/`, in the sources or in `dist/`. */
 const ROOT = new URL('../kiosk-ui/pages/', import.meta.url).pathname;
-const PAGES: Record<string, string> = { '/tablet': 'tablet.html', '/dashboard': 'dashboard.html', '/tech': 'technician.html' };
+const PAGES: Record<string, string> = { '/tablet': 'tablet.html', '/dashboard': 'dashboard.html', '/tech': 'technician.html', '/public': 'public.html' };
 /** The TypeScript entries bundled for the browser, by name (`/assets/{name}.js`). */
-export const PAGE_ENTRIES = ['tablet', 'dashboard', 'technician', 'rate'] as const;
+export const PAGE_ENTRIES = ['tablet', 'dashboard', 'technician', 'rate', 'public'] as const;
 /** [r2] A QR rating link (PROTOCOL 8): one phone page for every token, which its script reads from the path. */
 const RATE_LINK = /^\/r\/[^/]{1,1000}$/;
 const require = createRequire(import.meta.url);

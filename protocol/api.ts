@@ -366,3 +366,34 @@ export interface DashboardPayload {
 
 /** The payload of one dashboard topic; fails to compile when a leaf has no payload type above. */
 export type DashboardPayloadOf<L extends DashboardLeaf> = DashboardPayload[L];
+
+/** One period of `GET /api/public`: ratings, the share at 基本满意 or better (0..1, null with none), 差评. */
+export interface PublicPeriod {
+  rated: number;
+  satisfactionRate: number | null;
+  dissatisfied: number;
+}
+
+/** One window of `GET /api/public`, with the clerk on duty now ('' when the window is closed). */
+export interface PublicWindow {
+  windowId: string;
+  name: string;
+  staffName: string;
+  rated: number;
+  satisfactionRate: number | null;
+}
+
+/**
+ * [r2] `GET /api/public` (anyone, no token): the hall's big screen (结果全公开). Counts and rates
+ * only, never a contact, a comment or an evaluation id. Days and months in China time. `windows`
+ * are today's figures; with `?period=month` (an extension) this month's.
+ */
+export interface PublicAnswer {
+  hallName: string;
+  updatedAt: string;
+  today: PublicPeriod;
+  month: PublicPeriod;
+  windows: PublicWindow[];
+  /** Open 差评 however old, the open ones past their deadline, and the share of this month's closed by their deadline. */
+  handling: { open: number; overdue: number; onTimeRate: number | null };
+}

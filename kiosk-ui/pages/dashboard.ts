@@ -4,10 +4,12 @@
  * and per clerk, a chart of ratings over time, the live list of 差评 with the time left to
  * handle each and buttons for the handling steps, and device and sync health. Live over the
  * hub's broker (`hall/{hallId}/dashboard/#`, user `dashboard`, password the admin token), with
- * a 10 s poll as the fallback.
+ * a 10 s poll as the fallback. New 差评 never move the cards under the supervisor's pointer (see
+ * `hold`). This month's most frequent reasons and matters of 差评 (普遍性差评) beside them.
  */
 import type { IClientOptions, MqttClient } from 'mqtt';
 import {
+  DEFAULT_REASONS,
   hallTopics,
   isDissatisfied,
   parseHallTopic,
@@ -40,7 +42,8 @@ let stats: { window: StatRow[]; staff: StatRow[]; hour: StatRow[] } = { window: 
 let devices: DeviceListItem[] | undefined;
 let sync: SyncSummary | undefined;
 let suggestions: Suggestion[] = [];
-const reasonNames = new Map<string, { zh: string; en: string }>();
+const reasonNames = new Map<string, { zh: string; en: string }>(DEFAULT_REASONS.map((r) => [r.code, r]));
+let common: { reasons: StatRow[]; matters: StatRow[]; month: string } | undefined;
 let client: MqttClient | undefined;
 let timers: number[] = [];
 const pending = new Map<string, number>();
@@ -139,12 +142,109 @@ function windowName(id: string | null | undefined): string {
   return id ? (hall?.windows.find((w) => w.id === id)?.name ?? id) : t('dashNoWindow');
 }
 
-const dissatisfied = new DissatisfiedList(byId<HTMLUListElement>('dissatisfied-list'), byId('dissatisfied-empty'), {
+const dissatisfiedList = byId<HTMLUListElement>('dissatisfied-list');
+const dissatisfied = new DissatisfiedList(dissatisfiedList, byId('dissatisfied-empty'), {
   windowName,
   reasonName,
   handler: () => byId<HTMLInputElement>('handler-name').value.trim(),
 });
-const loadDissatisfied = () => dissatisfied.load();
+
+/**
+ * While the pointer is over the 差评 list or the focus is in it (a supervisor reading a card,
+ * about to press a step, typing a note), nothing is inserted, reordered or reloaded there: new
+ * 差评 are held and counted in a notice that is always laid out (so showing it moves nothing
+ * either). They go in when the pointer and the focus leave the list, or when the notice is pressed.
+ */
+const hold = { pointer: false, focus: false, heard: new Map<string, DashboardPayload['evaluation']>(), reload: false };
+const holding = () => hold.pointer || hold.focus;
+
+function drawHeld(): void {
+  const notice = byId<HTMLButtonElement>('dis-held');
+  const on = holding() && (hold.heard.size > 0 || hold.reload);
+  notice.textContent = hold.heard.size ? t('dashHeldNew', { n: hold.heard.size }) : t('dashHeldUpdate');
+  notice.classList.toggle('on', on);
+  notice.setAttribute('aria-hidden', String(!on));
+  notice.tabIndex = on ? 0 : -1;
+}
+
+function heardDissatisfied(e: DashboardPayload['evaluation']): void {
+  if (holding()) {
+    hold.heard.set(e.id, e);
+    hold.reload = true;
+    drawHeld();
+    return;
+  }
+  dissatisfied.heard(e);
+  soon('dissatisfied', 200, loadDissatisfied);
+}
+
+async function loadDissatisfied(): Promise<void> {
+  if (holding()) {
+    hold.reload = true;
+    drawHeld();
+    return;
+  }
+  await dissatisfied.load();
+}
+
+/** Puts in what was held. */
+function release(): void {
+  hold.pointer = false;
+  hold.focus = false;
+  const heard = [...hold.heard.values()];
+  const reload = hold.reload;
+  hold.heard.clear();
+  hold.reload = false;
+  drawHeld();
+  for (const e of heard) dissatisfied.heard(e);
+  if (reload) loadDissatisfied().then(() => showError(null), showError);
+}
+
+dissatisfiedList.addEventListener('pointerenter', () => {
+  hold.pointer = true;
+});
+dissatisfiedList.addEventListener('pointerleave', () => {
+  hold.pointer = false;
+  if (!hold.focus) release();
+});
+dissatisfiedList.addEventListener('focusin', () => {
+  hold.focus = true;
+});
+dissatisfiedList.addEventListener('focusout', (event) => {
+  if (dissatisfiedList.contains(event.relatedTarget as Node | null)) return;
+  hold.focus = false;
+  if (!hold.pointer) release();
+});
+byId('dis-held').addEventListener('click', release);
+
+// ---- 普遍性差评: this month's top reasons and matters of 差评 ----
+const TOP = 5;
+
+async function loadCommon(): Promise<void> {
+  const now = Date.now();
+  const month = cstDay(now).slice(0, 7);
+  const q = `from=${new Date(Date.parse(`${month}-01T00:00:00+08:00`)).toISOString()}&to=${new Date(todayRange().to).toISOString()}`;
+  const top = (rows: StatRow[]) => rows.filter((r) => r.key !== null && r.dissatisfied > 0).sort((a, b) => b.dissatisfied - a.dissatisfied || String(a.key).localeCompare(String(b.key))).slice(0, TOP);
+  const [reasons, matters] = await Promise.all([api<StatsAnswer>('GET', `/api/stats?by=reason&${q}`), api<StatsAnswer>('GET', `/api/stats?by=matter&${q}`)]);
+  common = { reasons: top(reasons.groups), matters: top(matters.groups), month };
+  drawCommon();
+}
+
+function drawCommon(): void {
+  if (!common) return;
+  byId('common-caption').textContent = t('dashCommonCaption', { month: common.month });
+  const list = (id: string, rows: StatRow[], name: (r: StatRow) => string) => {
+    const max = Math.max(1, ...rows.map((r) => r.dissatisfied));
+    const items = rows.map((r) => {
+      const bar = h('span', { class: 'top-bar', attrs: { 'aria-hidden': 'true' } });
+      bar.style.width = `${Math.max(4, (r.dissatisfied / max) * 100)}%`;
+      return h('li', { attrs: { 'data-key': r.key ?? '' } }, h('span', { class: 'top-name', text: name(r) }), bar, h('span', { class: 'top-n', text: t('dashTopCount', { n: r.dissatisfied }) }));
+    });
+    byId(id).replaceChildren(...(items.length ? items : [h('li', { class: 'top-none', text: t('dashTopNone') })]));
+  };
+  list('top-reasons', common.reasons, (r) => reasonName(r.key!));
+  list('top-matters', common.matters, (r) => r.name || r.key || t('dashNoMatter'));
+}
 
 // ---- devices, sync, suggestions ----
 async function loadHealth(): Promise<void> {
@@ -200,16 +300,17 @@ function onMessage(topic: string, payload: Uint8Array): void {
   const where = parseHallTopic(topic);
   if (where?.kind === 'public' && where.leaf === 'config') {
     for (const r of (value as Partial<PublicConfig>).reasons ?? []) reasonNames.set(r.code, r);
-    dissatisfied.draw();
+    if (!holding()) dissatisfied.draw();
+    drawCommon();
   } else if (where?.kind === 'dashboard') {
     const leaf = where.leaf;
     switch (leaf) {
       case 'evaluation': {
         const e = value as DashboardPayload['evaluation'];
         if (isDissatisfied(e.level)) {
-          dissatisfied.heard(e);
+          heardDissatisfied(e);
           byId('announce').textContent = t('dashNewAnnounce', { window: windowName(e.windowId), level: levelWord(e.level) });
-          soon('dissatisfied', 200, loadDissatisfied);
+          soon('common', 1000, loadCommon);
         }
         soon('stats', 500, loadStats);
         break;
@@ -247,7 +348,7 @@ function connectLive(hallId: string): void {
 }
 
 async function refreshAll(): Promise<void> {
-  const results = await Promise.allSettled([loadStats(), loadDissatisfied(), loadHealth()]);
+  const results = await Promise.allSettled([loadStats(), loadDissatisfied(), loadHealth(), loadCommon()]);
   const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   showError(failed ? failed.reason : null);
 }
@@ -264,7 +365,7 @@ runStaffPage({
     byId<HTMLInputElement>('range-to').value = cstDay(range.to - 1);
     void refreshAll();
     connectLive(info.hallId);
-    timers = [window.setInterval(() => void refreshAll(), POLL_MS), window.setInterval(() => dissatisfied.draw(), 30_000)];
+    timers = [window.setInterval(() => void refreshAll(), POLL_MS), window.setInterval(() => holding() || dissatisfied.draw(), 30_000)];
   },
   stop() {
     for (const id of timers) clearInterval(id);
@@ -273,6 +374,9 @@ runStaffPage({
     pending.clear();
     client?.end(true);
     client = undefined;
+    hold.heard.clear();
+    hold.reload = false;
+    drawHeld();
     dissatisfied.clear();
   },
   redraw() {
@@ -282,6 +386,8 @@ runStaffPage({
     drawStats();
     dissatisfied.draw();
     drawHealth();
+    drawCommon();
+    drawHeld();
   },
 });
 

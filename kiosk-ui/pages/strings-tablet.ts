@@ -1,4 +1,7 @@
-/** Strings of the citizen's tablet page (part of the one catalogue, see i18n.ts). */
+/**
+ * Strings of the pages citizens see: the tablet and the hall's public big screen (`pub*`) (part
+ * of the one catalogue, see i18n.ts).
+ */
 export const TABLET_STRINGS = {
   appTitle: ['政务服务评价', 'Rate our service'],
   rateHall: ['请您对本大厅的服务进行评价', 'Please rate the service of this hall'],
@@ -29,6 +32,9 @@ export const TABLET_STRINGS = {
   suggestSend: ['提交建议', 'Send'],
   suggestThanks: ['谢谢您的建议！', 'Thank you for your suggestion!'],
   close: ['关闭', 'Close'],
+  qrOpen: ['用手机评价', 'Rate on my phone'],
+  qrTitle: ['用手机扫码评价', 'Scan to rate on your phone'],
+  qrHint: ['请用微信或手机相机扫描二维码，在手机上评价本次办理的事项。', 'Scan the code with WeChat or your phone camera to rate this service on your phone.'],
   online: ['已连接', 'Connected'],
   offline: ['网络中断，您的评价已保存，恢复后自动发送', 'Offline: your rating is saved and will be sent'],
   pending: ['{n}条评价待发送', '{n} ratings waiting to be sent'],
@@ -39,4 +45,27 @@ export const TABLET_STRINGS = {
   setupToken: ['口令', 'Token'],
   setupSave: ['保存', 'Save'],
   loginFailed: ['配对口令无效，请联系工作人员', 'The tablet token was refused: ask a technician'],
+  pubTitle: ['好差评 · 结果公开', 'Service ratings, published'],
+  pubUpdated: ['更新于 {time}', 'Updated {time}'],
+  pubStale: ['⚠ 数据暂未更新（显示 {time} 的数据）', '⚠ Not updating (figures of {time})'],
+  pubLoading: ['正在读取数据…', 'Loading…'],
+  pubToday: ['今日', 'Today'],
+  pubMonth: ['本月', 'This month'],
+  pubRate: ['满意率', 'Satisfaction'],
+  pubRated: ['评价 {n} 件', '{n} ratings'],
+  pubDissatisfied: ['差评 {n} 件', '{n} dissatisfied'],
+  pubHandling: ['差评整改', 'Handling of 差评'],
+  pubOpen: ['处理中', 'Being handled'],
+  pubOverdue: ['已超期', 'Overdue'],
+  pubOnTime: ['按时办结率', 'Closed on time'],
+  pubWindows: ['各窗口评价', 'By window'],
+  pubColWindow: ['窗口', 'Window'],
+  pubColStaff: ['工作人员', 'Clerk'],
+  pubColTodayRated: ['今日评价', 'Today'],
+  pubColTodayRate: ['今日满意率', 'Today satisfied'],
+  pubColMonthRate: ['本月满意率', 'Month satisfied'],
+  pubNone: ['—', '—'],
+  pubNoWindows: ['本大厅尚未登记窗口', 'No windows registered'],
+  pubPage: ['第 {page}/{pages} 页', 'Page {page} of {pages}'],
+  pubFooter: ['满意率：基本满意及以上评价的占比　按时办结率：本月差评在处理期限内办结的占比', 'Satisfaction: share rated basically satisfied or better. On time: share of this month’s 差评 closed by their deadline.'],
 } as const;

@@ -17,6 +17,7 @@ import {
   type TabletSession,
   type TabletSuggestion,
 } from '../../protocol/index.js';
+import QRCode from 'qrcode';
 import { setLang, t, translate, type Key, type Lang } from './i18n.js';
 
 interface MqttClient {
@@ -29,8 +30,12 @@ interface MqttClient {
 }
 declare const mqtt: { connect(url: string, opts: Record<string, unknown>): MqttClient };
 
-/** The transaction the hub offers for evaluation (PROTOCOL 2 `session`); `{}` offers none. */
-type OfferedSession = Extract<TabletSession, { txnId: string }>;
+/**
+ * The transaction the hub offers for evaluation (PROTOCOL 2 `session`); `{}` offers none. A hub
+ * with the QR channel may add the transaction's `rateUrl` (PROTOCOL 8), for a citizen who would
+ * rather rate on their own phone.
+ */
+type OfferedSession = Extract<TabletSession, { txnId: string }> & { rateUrl?: string };
 
 const KEYS = { tablet: 'hcp.tablet', counter: 'hcp.counter', outbox: 'hcp.outbox', lang: 'hcp.lang' } as const;
 const LEVELS = [5, 4, 3, 2, 1] as const;
@@ -47,6 +52,8 @@ const state = {
   chosenReasons: new Set<string>(),
   client: undefined as MqttClient | undefined,
   idleTimer: 0,
+  /** The inactivity timeout found the focus in a field once: it waits one more period. */
+  idleGraceUsed: false,
 };
 
 // ---- storage: the outbox survives reloads and outages ----
@@ -104,6 +111,35 @@ function renderStart(): void {
   $('txn-window').textContent = s?.windowId ?? '';
   $('txn-clerk').textContent = s?.staffName || '—';
   $('txn-matter').textContent = s?.matterName || '—';
+  const url = rateUrl();
+  $('qr-open').hidden = !url;
+  const dialog = $('qr-dialog') as HTMLDialogElement;
+  if (dialog.open && dialog.dataset['url'] !== url) closeQr(); // rated (on the phone or here) or another transaction
+}
+
+/** The offered transaction's QR rating URL (PROTOCOL 8), when the hub sent a usable one. */
+function rateUrl(): string | undefined {
+  const url = state.session?.rateUrl;
+  return typeof url === 'string' && /^https?:\/\//.test(url) ? url : undefined;
+}
+
+async function openQr(): Promise<void> {
+  const url = rateUrl();
+  if (!url) return;
+  const dialog = $('qr-dialog') as HTMLDialogElement;
+  const box = $('qr-code');
+  box.innerHTML = await QRCode.toString(url, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+  const svg = box.querySelector('svg');
+  svg?.setAttribute('role', 'img');
+  svg?.setAttribute('aria-label', t('qrTitle'));
+  dialog.dataset['url'] = url;
+  if (!dialog.open) dialog.showModal();
+  armIdle();
+}
+
+function closeQr(): void {
+  const dialog = $('qr-dialog') as HTMLDialogElement;
+  if (dialog.open) dialog.close(); // the close event clears it
 }
 
 function renderReasons(): void {
@@ -175,7 +211,11 @@ function submitDetail(): void {
   submit([...state.chosenReasons], comment, phone && consent ? phone : undefined);
 }
 
-function submit(reasons: string[], comment: string, contact: string | undefined): void {
+/**
+ * Records what the citizen chose. `thanks: false` when the citizen walked away from the reasons
+ * screen: the screen goes straight back to the start for the next citizen.
+ */
+function submit(reasons: string[], comment: string, contact: string | undefined, thanks = true): void {
   const creds = state.creds;
   if (!creds) return;
   const s = state.session;
@@ -193,6 +233,11 @@ function submit(reasons: string[], comment: string, contact: string | undefined)
   send(item);
   state.session = undefined;
   state.level = 0;
+  if (!thanks) {
+    renderStart();
+    show('start');
+    return;
+  }
   show('thanks');
   window.setTimeout(() => {
     if (document.body.dataset['screen'] === 'thanks') {
@@ -214,20 +259,34 @@ function onAck(payload: string): void {
   saveOutbox(outbox().filter((i) => i.id !== ack.id));
 }
 
-// ---- inactivity: back to the start, but never while the citizen is typing ----
+// ---- inactivity ----
+/**
+ * Any touch or key starts the inactivity period again. When it passes on the reasons screen, the
+ * citizen has walked away: the level they chose is recorded (reasons, comment and number were
+ * not confirmed, so not sent) and the tablet is ready for the next citizen. With the focus in a
+ * field (someone may be thinking over a comment), one more period first. An open QR code or
+ * suggestion box closes.
+ */
 function armIdle(): void {
   window.clearTimeout(state.idleTimer);
+  state.idleGraceUsed = false;
   const screen = document.body.dataset['screen'];
-  if (screen !== 'detail') return;
-  state.idleTimer = window.setTimeout(() => {
-    const typing = document.activeElement instanceof HTMLInputElement || document.activeElement instanceof HTMLTextAreaElement;
-    if (typing) {
-      armIdle();
-      return;
-    }
-    renderStart();
-    show('start');
-  }, state.inactivityS * 1000);
+  const dialogOpen = ($('qr-dialog') as HTMLDialogElement).open || ($('suggest-dialog') as HTMLDialogElement).open;
+  if (screen !== 'detail' && !dialogOpen) return;
+  state.idleTimer = window.setTimeout(idle, state.inactivityS * 1000);
+}
+
+function idle(): void {
+  const inField = document.activeElement instanceof HTMLInputElement || document.activeElement instanceof HTMLTextAreaElement;
+  if (inField && !state.idleGraceUsed) {
+    state.idleGraceUsed = true;
+    state.idleTimer = window.setTimeout(idle, state.inactivityS * 1000);
+    return;
+  }
+  closeQr();
+  ($('suggest-dialog') as HTMLDialogElement).close();
+  (document.activeElement as HTMLElement | null)?.blur();
+  if (document.body.dataset['screen'] === 'detail' && state.level) submit([], '', undefined, false);
 }
 
 // ---- the hub ----
@@ -297,13 +356,23 @@ function main(): void {
     setLang(next);
     renderAll();
   });
-  $('back').addEventListener('click', () => show('start'));
+  $('back').addEventListener('click', () => {
+    renderStart();
+    show('start');
+  });
+  $('qr-open').addEventListener('click', () => void openQr());
+  $('qr-close').addEventListener('click', closeQr);
+  $('qr-dialog').addEventListener('close', () => {
+    $('qr-code').replaceChildren();
+    delete $('qr-dialog').dataset['url'];
+  });
   $('submit').addEventListener('click', submitDetail);
   for (const ev of ['pointerdown', 'keydown', 'input'] as const) document.addEventListener(ev, armIdle);
   const dialog = $('suggest-dialog') as HTMLDialogElement;
   $('suggest').addEventListener('click', () => {
     $('suggest-done').textContent = '';
     dialog.showModal();
+    armIdle();
   });
   $('suggest-close').addEventListener('click', () => dialog.close());
   $('suggest-form').addEventListener('submit', (e) => {
