@@ -437,7 +437,8 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
         try {
           const h = await startHub(dir, hubConfig);
           hub = h;
-          h.proc.child.once('exit', (code, sig) => {
+          // 'close', not 'exit': by then stderr (a crash's stack) has been read to its end
+          h.proc.child.once('close', (code, sig) => {
             for (const line of h.proc.stdout) {
               if (!line.includes('"level":"error"')) continue;
               const msg = (JSON.parse(line) as { msg?: string }).msg ?? '?';
