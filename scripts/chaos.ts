@@ -563,7 +563,8 @@ export async function runChaos(options: ChaosOptions, say: (line: string) => voi
     const hubSupervisor = (async () => {
       while (running()) {
         const h = hub!;
-        const exited = new Promise<void>((resolve) => (h.proc.child.exitCode !== null || h.proc.child.signalCode !== null ? resolve() : h.proc.child.once('exit', () => resolve())));
+        // 'close' as the crash listener does, so a crash is seen as one before anything else
+        const exited = new Promise<void>((resolve) => (!hubUp ? resolve() : h.proc.child.once('close', () => resolve())));
         await Promise.race([pause(between(0.25, 1.75) * options.hubUptimeS * 1000, faultsOver), exited]);
         if (!hubUp) {
           await bringUp(); // it died by itself: counted in crashes
