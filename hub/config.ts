@@ -120,7 +120,7 @@ export const configSchema = z
           .strict()
           .meta(doc('The modem (PROTOCOL 7).')),
         delayS: z.int().min(0).max(86_400).default(600).meta(doc('An invitation is sent this long after `done` if the transaction is still unrated, seconds.')),
-        quietHours: z.tuple([clockTime, clockTime]).default(['21:00', '08:00']).meta(doc('No invitation between these local times (China Standard Time).', ['21:00', '08:00'])),
+        quietHours: z.tuple([clockTime, clockTime]).default(['21:00', '08:00']).meta(doc('No SMS between these local times (China Standard Time): invitations and the 差评 loop\'s feedback wait for the end; two equal times: no quiet hours.', ['21:00', '08:00'])),
         signature: z.string().max(16).default('【政务服务】').meta(doc('The message\'s signature, as the carrier registered it.', '【湘潭政务】')),
         replyWindowH: z.int().min(1).max(720).default(48).meta(doc('A reply within this many hours rates the transaction.')),
       })

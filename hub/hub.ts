@@ -18,6 +18,7 @@ import { Handling, type HandlingOutcome, type ReRatingOutcome, type StepRecord }
 import { createApi, type HubApi } from './http.js';
 import { evaluationFromEval, evaluationFromTablet, Ingest } from './ingest.js';
 import { Links } from './links.js';
+import { Sms } from './sms.js';
 import { Users } from './users.js';
 import { PublicBoard } from './public.js';
 import { Reports } from './reports.js';
@@ -91,6 +92,8 @@ export class Hub implements HubApi {
   private readonly links: Links;
   private readonly windows: Windows;
   readonly users: Users;
+  /** [r2] The SMS follow-up (PROTOCOL 7); undefined when `sms` is not configured. Other modules text citizens through `sms.queueMessage`. */
+  readonly sms: Sms | undefined;
   private readonly qr: QrChannel;
   private readonly phone: PhoneFollowUp;
   private readonly timers: Timers;
@@ -117,6 +120,8 @@ export class Hub implements HubApi {
       log,
       recorded: (step) => this.stepRecorded(step),
       committed: (record) => this.committed(record),
+      // [r2] the outcome texted when the modem is configured (PROTOCOL 7); without it staff call back
+      notifier: () => (this.sms ? { notify: async (contact, text) => void (await this.sms!.queueMessage(contact, text, 'feedback')) } : undefined),
       signature: config.sms?.signature ?? '【政务服务】',
     });
     this.ingest = new Ingest({
@@ -176,6 +181,7 @@ export class Hub implements HubApi {
       storageLow: () => this.ingest.storageLow,
       platform: () => this.platform,
       selfTest: (deviceId) => this.ingest.selfTest(deviceId),
+      sms: () => this.sms?.status(),
     });
     this.users = new Users(this.store, config.adminToken, clock);
     // [r2] the QR channel (PROTOCOL 8) and the telephone follow-up: ratings through ingest like any other
@@ -195,7 +201,11 @@ export class Hub implements HubApi {
       windowName: (windowId) => registry.windows.get(windowId)?.name,
     });
     this.phone = new PhoneFollowUp({ hall: this.identity, store: this.store, clock, log, commit, storageLow });
-    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes(), ...this.qr.routes(), ...this.phone.routes(), ...new Reports({ store: this.store, hall: this.hall, identity: this.identity, clock }).routes(), ...new PublicBoard({ store: this.store, hall: this.hall, registry, clock }).routes()] });
+    // [r2] the SMS follow-up (PROTOCOL 7) through a GSM modem on a serial port
+    const sms = config.sms;
+    const ports = options.ports ?? machinePorts(config);
+    this.sms = sms ? new Sms({ config: sms, store: this.store, clock, log, hall: this.identity, connect: () => ports.serial(sms.modem.path, sms.modem.baudRate), commit, storageLow, retentionDays: config.storage.retentionDays, secondRating: (number, level, comment) => this.handling.smsReply(number, level, comment) }) : undefined;
+    const api = createApi(this, { authenticate: (token) => this.users.authenticate(token), clock, routes: [...this.users.routes(), ...this.qr.routes(), ...this.phone.routes(), ...(this.sms?.routes() ?? []), ...new Reports({ store: this.store, hall: this.hall, identity: this.identity, clock }).routes(), ...new PublicBoard({ store: this.store, hall: this.hall, registry, clock }).routes()] });
     this.server = createServer((req, res) => {
       api(req, res)
         .then(async (handled) => handled || (await servePage(req, res, log)))
@@ -291,12 +301,14 @@ export class Hub implements HubApi {
     this.dataVersion = this.store.read((db) => db.pragma('data_version', { simple: true }) as number);
     this.timers.every(1000, () => this.watchExternalChanges());
     this.links.discover(config.devices.discover);
+    this.sms?.start();
     log({ level: 'info', msg: 'hub started', hallId: config.hallId, http: `http://${config.http.host}:${this.port}`, dataDir: config.dataDir, version: HUB_VERSION });
   }
 
   async stop(): Promise<void> {
     this.timers.clearAll();
     this.handling.stop();
+    await this.sms?.stop();
     await this.platform?.stop();
     await this.links.close();
     await this.broker?.close();

@@ -187,8 +187,49 @@ const MIGRATIONS: string[] = [
   -- the citizen's number from the queue system, kept only with consent (PROTOCOL 5 [r2] service)
   ALTER TABLE transactions ADD COLUMN contact TEXT;
   `,
-  // 8: reserved for the SMS channel (PROTOCOL 7)
-  `SELECT 1;`,
+  // 8: the SMS follow-up (PROTOCOL 7, hub/sms.ts): the outbox (queued -> sending -> submitted ->
+  // sent; unknown when it may have gone out, never sent again), replies by the hash of number,
+  // time stamp and text (a message read twice is taken once; a number only when it answers an
+  // invitation), the numbers that texted TD as hashes; transactions with a contact by done_at
+  `
+  CREATE TABLE sms_outbox (
+    id INTEGER PRIMARY KEY,
+    number TEXT NOT NULL,
+    text TEXT NOT NULL,
+    purpose TEXT NOT NULL,
+    txn_id TEXT,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'sending', 'submitted', 'sent', 'unknown', 'failed', 'skipped', 'cancelled', 'expired')),
+    reason TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    not_before TEXT NOT NULL,
+    day TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    submitted_at TEXT,
+    sent_at TEXT,
+    mr INTEGER
+  );
+  CREATE UNIQUE INDEX sms_one_invitation ON sms_outbox (txn_id) WHERE purpose = 'invitation';
+  CREATE INDEX sms_due ON sms_outbox (not_before, id) WHERE state = 'queued';
+  CREATE INDEX sms_in_flight ON sms_outbox (id) WHERE state IN ('sending', 'submitted');
+  CREATE INDEX sms_by_number ON sms_outbox (number, day) WHERE purpose = 'invitation';
+  CREATE INDEX sms_to_number ON sms_outbox (number, submitted_at) WHERE submitted_at IS NOT NULL;
+  CREATE TABLE sms_inbox (
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE,
+    text TEXT,
+    received_at TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    txn_id TEXT,
+    evaluation_id TEXT
+  );
+  CREATE INDEX sms_inbox_evaluation ON sms_inbox (evaluation_id) WHERE evaluation_id IS NOT NULL;
+  CREATE TABLE sms_optout (
+    number_hash TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+  );
+  CREATE INDEX transactions_sms_due ON transactions (done_at) WHERE contact IS NOT NULL;
+  `,
   // 9: the 差评 loop (PROTOCOL 3 handling, 5): each step with its id, the deadline in effect
   // after it and a handler's complex mark, delivered in batches like evaluations (pending ->
   // sent -> confirmed by a receipt, or rejected); steps PUBACKed before receipts existed count

@@ -4,7 +4,7 @@
  * only; every write goes through ingest, the registry, the hall or the handling steps.
  */
 import { exportEvaluations, listEvaluations, maskContact, rowToEvaluation, stats, syncSummary, type EvaluationRow, type ExportFormat, type HallIdentity } from './evaluations.js';
-import type { AuditRow, DeviceListItem, DissatisfiedItem, HallInfo, Health, ListedEvaluation, StatGroup, StatRow, Suggestion, SyncSummary } from '../protocol/index.js';
+import type { AuditRow, DeviceListItem, DissatisfiedItem, HallInfo, Health, ListedEvaluation, SmsStatus, StatGroup, StatRow, Suggestion, SyncSummary } from '../protocol/index.js';
 import type { Clock } from './clock.js';
 import type { Hall } from './hall.js';
 import { stepsOf, summarize } from './handling.js';
@@ -30,6 +30,8 @@ export interface ViewsDeps {
   platform(): PlatformSync | undefined;
   /** The latest self-test an evaluator reported (EVENT 4), if any. */
   selfTest(deviceId: string): SelfTestResult | undefined;
+  /** [r2] The SMS modem and outbox (hub/sms.ts); undefined when `sms` is not configured. */
+  sms?(): SmsStatus | undefined;
 }
 
 export class Views {
@@ -89,6 +91,7 @@ export class Views {
     const state = platform?.state;
     const lastPubackAt = state?.lastPubackAt ?? this.stored().lastPubackAt;
     const lastReceiptAt = state?.lastReceiptAt ?? this.stored().lastReceiptAt;
+    const sms = this.deps.sms?.();
     return {
       backlog: { pending: s.pending, sent: s.sent, confirmed: s.confirmed, rejected: s.rejected, notSynced: s.local },
       oldestUnsyncedAt: s.oldestUnsyncedAt,
@@ -100,6 +103,7 @@ export class Views {
       config: { version: state?.configVersion ?? null, error: state?.configError ?? null },
       storageLow: this.deps.storageLow(),
       progress: platform?.progress() ?? { backlog: s.pending + s.sent, ratePerS: 0, etaS: null, words: 'no platform configured: evaluations stay in the local store' },
+      ...(sms ? { sms } : {}),
     };
   }
 

@@ -175,6 +175,31 @@ export interface SyncSummary {
   /** Free disk space is below the floor: new ratings are refused, devices keep them. */
   storageLow: boolean;
   progress: SyncProgress;
+  /** [r2] The SMS follow-up's modem and outbox (PROTOCOL 7), when `sms` is configured. */
+  sms?: SmsStatus;
+}
+
+/** [r2] The SMS follow-up (PROTOCOL 7) as the technician sees it; also `GET /api/sms`. */
+export interface SmsStatus {
+  /** The modem: `ready`; `opening`; `closed` (unplugged, reopened with a backoff); `faulty` (answered ERROR or nothing, reopened later). */
+  state: 'closed' | 'opening' | 'ready' | 'faulty';
+  /** `sms.modem.path`. */
+  port: string;
+  /** The latest `AT+CSQ`: rssi 0..31 (99 unknown) and what it means in dBm (null for unknown). */
+  signal: { rssi: number; dbm: number | null; at: string } | null;
+  lastError: { message: string; at: string } | null;
+  /** Messages waiting to go out (quiet hours, the modem away, retries after +CMS ERROR). */
+  outbox: number;
+  /** Messages the modem confirmed (`+CMGS`). */
+  sent: number;
+  /** Replies read from the SIM. */
+  received: number;
+  /** Replies ignored: from a number with no open invitation, or text that follows no rating. */
+  ignored: number;
+  /** Messages in flight at a stop or an unplug after Ctrl-Z: they may have gone out and are never sent again. */
+  uncertain: number;
+  /** Messages given up: an invitation not sent within the reply window. */
+  failed: number;
 }
 
 /** `GET /api/stats?by=`: `hour` is an extension (China time, `YYYY-MM-DDTHH:00`) for the dashboard's chart. */

@@ -202,6 +202,7 @@ export type {
   ServiceAnswer,
   ServiceRequest,
   SettingsAnswer,
+  SmsStatus,
   StaffAnswer,
   StaffRequest,
   StatGroup,

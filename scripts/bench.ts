@@ -9,6 +9,7 @@ import type { BenchResult } from './bench/measure.js';
 import { pressToAck } from './bench/press-to-ack.js';
 import { pressToEval } from './bench/press-to-eval.js';
 import { idleRss } from './bench/idle-rss.js';
+import { sms } from './bench/sms.js';
 
 const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'frame-codec': frameCodec,
@@ -17,6 +18,7 @@ const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   ingest: () => ingest(),
   'press-to-ack': () => pressToAck(),
   backlog: () => backlog(),
+  sms: () => sms(),
 };
 
 const wanted = process.argv.slice(2);

@@ -104,6 +104,7 @@ async function main(): Promise<number> {
       `technician pages: ${base}/tech`,
       `admin token:      ${args.adminToken}`,
       `platform:         ${platform}`,
+      `SMS:              ${hall.modem ? `a simulated GSM modem on ${hall.hub.sms?.status().port}; citizens who left a number and did not rate are invited, most answer` : 'none (socat is not installed)'}`,
       `keys: 1-5 press on the selected evaluator, i invite, [ ] select, p cut/restore the platform link, q quit (${tty ? 'type them' : 'one per line'}; --help explains)`,
       '',
     ].join('\n'),
@@ -206,7 +207,7 @@ class LiveLine {
     const backlog = this.drain ? `backlog ${this.drain.from} → ${s.backlog}, ${rate}/s` : `backlog ${s.backlog}`;
     const link = { linked: '(linked)', cut: '(LINK CUT)', reconnecting: '(reconnecting)', none: '(no platform)' }[s.link];
     const e = this.hall.selectedEvaluator;
-    this.text = `ratings ${s.ratings} (+${s.notEvaluated} not evaluated) | 差评 ${s.dissatisfied} | ${backlog} | platform received ${s.platform} ${link} | evaluators online ${s.online} | selected ${e.windowId} [${e.firmware.state}]`;
+    this.text = `ratings ${s.ratings} (+${s.notEvaluated} not evaluated) | 差评 ${s.dissatisfied} | ${backlog} | platform received ${s.platform} ${link} | evaluators online ${s.online}${s.sms ? ` | SMS sent ${s.sms.sent}, replies ${s.sms.replies}` : ''} | selected ${e.windowId} [${e.firmware.state}]`;
     const due = !tty && (event !== undefined || now - this.printedAt >= (this.drain ? DRAIN_LINE_MS : PIPE_LINE_MS));
     if (due) this.printedAt = now;
     return event ? { line: this.text, event, due } : { line: this.text, due };

@@ -2,10 +2,12 @@
  * The demo hall (`npm start`): the platform simulator, a hub, N evaluators running the real
  * firmware on simulated boards over real pseudo-terminals (an in-memory link when socat is
  * missing), and a scenario in which clerks finish transactions and citizens rate them with a
- * realistic spread. Built from the same simulators the tests use.
+ * realistic spread. Some citizens leave their mobile number with consent; those who do not rate
+ * at the counter are texted an invitation through a simulated GSM modem on a pty, and most
+ * of them answer (PROTOCOL 7). Built from the same simulators the tests use.
  */
 import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import five from 'johnny-five';
 import { spawnSync } from 'node:child_process';
 import { createServer } from 'node:net';
@@ -17,6 +19,7 @@ import { parseConfig } from '../hub/config.js';
 import { syncSummary } from '../hub/evaluations.js';
 import { Hub } from '../hub/hub.js';
 import { prng } from '../protocol/fuzz.js';
+import { citizenAnswer, ModemLine, SimulatedModem } from './gsm-modem.js';
 import { bytePipePair } from './memory-link.js';
 import { PlatformIngest, startEmbeddedBroker } from './platform.js';
 import { ptyPair, type PtyPair } from './pty.js';
@@ -95,6 +98,9 @@ export class DemoHall {
   tabletUrl = '';
   private broker: Awaited<ReturnType<typeof startEmbeddedBroker>> | undefined;
   private ptys: PtyPair[] = [];
+  /** The hall's GSM modem (simulated, on a pty) and its cable; none without socat. */
+  modem: SimulatedModem | undefined;
+  private modemLine: ModemLine | undefined;
   private timers: NodeJS.Timeout[] = [];
   private readonly rand: () => number;
   private txnSeq = 0;
@@ -142,6 +148,12 @@ export class DemoHall {
         ports.push({ device: pipe.a, hubSide: pipe.b });
       }
     }
+    if (this.link === 'pty') {
+      // the citizens' phones: most answer an invitation, a few with TD or a remark
+      this.modem = new SimulatedModem({ onMessage: () => citizenAnswer(() => this.random()), replyDelayMs: Math.round(20_000 / options.speed) });
+      this.modemLine = new ModemLine(this.modem, join(resolve(options.dataDir), 'modem'));
+      await this.modemLine.plug();
+    }
     this.hub = new Hub({
       config: parseConfig({
         hallId: '430300-001',
@@ -155,6 +167,8 @@ export class DemoHall {
         windows: ids.map((id) => ({ id: `W${id}`, name: `W${id} ${MATTERS[Number(id) % MATTERS.length]![1]}`, deviceId: `HCP5-DEMO${id}` })),
         // small batches (a hall's default is 500): a drained backlog shows in steps, not one jump
         sync: { republishAfterS: 10, batchItems: 20 },
+        // invitations a few (scenario) minutes after done, at any hour: a demo runs at night too
+        ...(this.modemLine ? { sms: { modem: { path: this.modemLine.hubPath }, delayS: Math.max(5, Math.round(300 / options.speed)), quietHours: ['00:00', '00:00'], signature: '【湘潭政务】' } } : {}),
       }),
       // a restored link is used within seconds, not after the sync's backoff of up to 90 s
       syncTiming: { reconnectMaxMs: 2000 },
@@ -195,14 +209,17 @@ export class DemoHall {
   private async transaction(e: Evaluator): Promise<void> {
     const [code, name] = MATTERS[Math.floor(this.random() * MATTERS.length)]!;
     const txnId = `430300-${new Date().toISOString().slice(0, 10).replaceAll('-', '')}-${String(++this.txnSeq).padStart(5, '0')}`;
+    // some leave their mobile number at the counter, agreeing to be contacted
+    const contact = this.modem && this.random() < 0.3 ? `13${String(Math.floor(this.random() * 1e9)).padStart(9, '0')}` : undefined;
     try {
-      await this.hub.service(e.windowId, { event: 'done', txnId, matterCode: code, matterName: name }, 'queue-system');
+      await this.hub.service(e.windowId, { event: 'done', txnId, matterCode: code, matterName: name, ...(contact ? { contact, contactConsent: true } : {}) }, 'queue-system');
     } catch {
       /* the hub is stopping */
     }
     const r = this.random();
     // most citizens are satisfied; some 差评; a few walk away without rating
-    const level = r < 0.6 ? 5 : r < 0.82 ? 4 : r < 0.9 ? 3 : r < 0.94 ? 2 : r < 0.96 ? 1 : 0;
+    let level = r < 0.6 ? 5 : r < 0.82 ? 4 : r < 0.9 ? 3 : r < 0.94 ? 2 : r < 0.96 ? 1 : 0;
+    if (contact && this.random() < 0.5) level = 0; // they will answer the SMS instead
     if (level > 0) {
       const think = 1500 + this.random() * 5000;
       this.timers.push(setTimeout(() => this.press(e, level), think / Math.min(this.options.speed, 4)));
@@ -293,9 +310,11 @@ export class DemoHall {
     return 'platform link restored: the hub reconnects within seconds, then the backlog drains';
   }
 
-  summary(): { ratings: number; notEvaluated: number; dissatisfied: number; backlog: number; confirmed: number; platform: number; link: PlatformLink; online: number } {
+  summary(): { ratings: number; notEvaluated: number; dissatisfied: number; backlog: number; confirmed: number; platform: number; link: PlatformLink; online: number; sms: { sent: number; replies: number } | null } {
     const s = this.hub.store.read(syncSummary);
-    const counts = this.hub.store.read((db) => db.prepare(`SELECT SUM(level > 0) AS n, SUM(level = 0) AS none, SUM(level IN (1, 2)) AS bad FROM evaluations WHERE status = 'accepted'`).get()) as { n: number | null; none: number | null; bad: number | null };
+    // a counter timeout later rated by SMS is superseded: no longer "not evaluated"
+    const counts = this.hub.store.read((db) => db.prepare(`SELECT SUM(level > 0) AS n, SUM(level = 0) AS none, SUM(level IN (1, 2)) AS bad FROM evaluations WHERE status = 'accepted' AND superseded_by IS NULL`).get()) as { n: number | null; none: number | null; bad: number | null };
+    const sms = this.hub.sms?.status();
     return {
       ratings: counts.n ?? 0,
       notEvaluated: counts.none ?? 0,
@@ -305,6 +324,7 @@ export class DemoHall {
       platform: this.ingest?.counts.stored ?? 0,
       link: !this.hub.platform ? 'none' : this.hub.platform.state.connected ? 'linked' : this.platformUp ? 'reconnecting' : 'cut',
       online: this.hub.views.devices().filter((d) => d.online).length,
+      sms: sms ? { sent: sms.sent, replies: sms.received } : null,
     };
   }
 
@@ -316,5 +336,6 @@ export class DemoHall {
     await this.ingest?.close().catch(() => {});
     await this.broker?.close().catch(() => {});
     for (const p of this.ptys) await p.close();
+    await this.modemLine?.unplug();
   }
 }
