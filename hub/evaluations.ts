@@ -143,7 +143,6 @@ export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptio
   insert(db, record, rated ? 'refused' : 'accepted', rated ? 'already-evaluated' : null);
   if (rated) return { status: 'refused', reason: 'already-evaluated', record };
   if (!followUp && record.level > 0 && record.txnId) {
-
     stmt(db, 'UPDATE transactions SET rated_by = ? WHERE txn_id = ?').run(record.id, record.txnId);
     // its prompt's timeout, if one was recorded, is superseded: kept for audit, never counted
     stmt(db, `UPDATE evaluations INDEXED BY evaluations_txn SET superseded_by = ? WHERE txn_id = ? AND level = 0 AND superseded_by IS NULL`).run(record.id, record.txnId);

@@ -8,7 +8,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { DEFAULT_SETTINGS, DUTY_CODES, hallTopics, isDissatisfied, type DeviceKind, type Evaluation, type HandlingStepName, type Settings } from '../protocol/index.js';
+import { DEFAULT_SETTINGS, DUTY_CODES, HubStateFlag, hallTopics, isDissatisfied, type DeviceKind, type Evaluation, type HandlingStepName, type Settings } from '../protocol/index.js';
 import { HallBroker } from './broker.js';
 import { isoNow, systemClock, Timers, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
@@ -139,6 +139,7 @@ export class Hub implements HubApi {
       clock,
       log,
       ...(options.discoveryIntervalMs ? { discoveryIntervalMs: options.discoveryIntervalMs } : {}),
+      hubState: () => this.hubStateFlags(),
       pairing: (id) => registry.pairing(id),
       staff: (windowId) => {
         const s = registry.staffAt(windowId);
@@ -167,6 +168,7 @@ export class Hub implements HubApi {
       log,
       sendToDevice: (deviceId, message) => this.links.send(deviceId, message),
       offer: (topic, session) => this.broker?.publish(topic, session, true),
+      rateUrl: (windowId, txnId) => this.qr?.rateUrl(windowId, txnId),
     });
     this.views = new Views({
       store: this.store,
@@ -268,7 +270,10 @@ export class Hub implements HubApi {
     });
     this.broker.publish(hallTopics.publicConfig(config.hallId), this.hall.publicConfig(), true);
     this.ingest.checkStorage();
-    this.timers.every(10_000, () => this.ingest.checkStorage());
+    this.timers.every(10_000, () => {
+      this.ingest.checkStorage();
+      this.announceHubState();
+    });
     this.prune();
     this.timers.every(3_600_000, () => this.prune());
     try {
@@ -295,6 +300,8 @@ export class Hub implements HubApi {
         clock: this.clock,
         ...this.syncTiming,
       });
+      this.platform.on('connected', () => this.announceHubState());
+      this.platform.on('disconnected', () => this.announceHubState());
       this.platform.start();
     }
     for (const { path, baudRate } of config.devices.serial) this.links.keepOpen(path, baudRate);
@@ -399,6 +406,21 @@ export class Hub implements HubApi {
       if (d.kind !== 'evaluator' || !d.paired || d.settings) continue; // a technician's own settings win
       this.links.send(d.deviceId, { type: 'SETTINGS', settings: { ...DEFAULT_SETTINGS, ...settings } });
     }
+  }
+
+  /** PROTOCOL 1.3 [r2] HUB_STATE: bit 0 the disk is below its floor, bit 1 a configured platform is not connected. */
+  private hubStateFlags(): number {
+    const platformDown = !!this.config.platform.url && !this.platform?.state.connected;
+    return (this.ingest.storageLow ? HubStateFlag.STORAGE_UNAVAILABLE : 0) | (platformDown ? HubStateFlag.PLATFORM_UNREACHABLE : 0);
+  }
+
+  private lastHubState = -1;
+  /** Tells the evaluators when the hub's state changed. */
+  private announceHubState(): void {
+    const flags = this.hubStateFlags();
+    if (flags === this.lastHubState) return;
+    this.lastHubState = flags;
+    this.links.broadcastHubState(flags);
   }
 
   /** A pairing changed in the store (API, CLI): reload, and welcome or release devices. */

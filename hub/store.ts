@@ -7,7 +7,7 @@
  */
 import Database from 'better-sqlite3';
 import { StoreError } from '../protocol/index.js';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export { StoreError };
@@ -265,37 +265,54 @@ const MIGRATIONS: string[] = [
 export type Db = Database.Database;
 
 /**
- * One hub per data directory: `hub.lock` holds the running hub's pid. A lock left by a hub
- * that died (kill -9, a power cut) is taken over; one held by a live process is refused.
- * The technician CLI reads and writes through SQLite without it (SQLite serialises writers).
+ * One hub per data directory: `hub.lock` names the running hub by pid and the process's start
+ * time (from /proc), written whole to a temporary file and linked into place (atomic, and
+ * exclusive: link fails if the lock exists). A lock whose process is gone, whose pid now
+ * belongs to another process (pids are reused after kill -9 or a reboot), or that a power cut
+ * left torn, is taken over; one held by the live hub is refused. The technician CLI reads and
+ * writes through SQLite without it (SQLite serialises writers).
  */
 export function lockDataDir(dataDir: string): { release(): void } {
   mkdirSync(dataDir, { recursive: true });
   const path = join(dataDir, 'hub.lock');
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, `${process.pid}\n`);
-      closeSync(fd);
-      return { release: () => rmSync(path, { force: true }) };
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('unavailable', `cannot lock ${dataDir}: ${(error as Error).message}`);
-      const pid = Number.parseInt(readFileSync(path, 'utf8'), 10);
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-        throw new StoreError('locked', `another hub (pid ${pid}) is using ${dataDir}; stop it first (or remove ${path} if no hub runs)`);
+  const mine = `${process.pid} ${startTime(process.pid) ?? 0}\n`;
+  const tmp = `${path}.${process.pid}`;
+  writeFileSync(tmp, mine);
+  try {
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        linkSync(tmp, path);
+        return { release: () => rmSync(path, { force: true }) };
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new StoreError('unavailable', `cannot lock ${dataDir}: ${(error as Error).message}`);
+        let holder = '';
+        try {
+          holder = readFileSync(path, 'utf8');
+        } catch {
+          continue; // released meanwhile
+        }
+        const m = /^(\d+) (\d+)\n$/.exec(holder);
+        if (m && Number(m[1]) !== process.pid && startTime(Number(m[1])) === Number(m[2])) {
+          throw new StoreError('locked', `another hub (pid ${m[1]}) is using ${dataDir}; stop it first (or remove ${path} if no hub runs)`);
+        }
+        rmSync(path, { force: true }); // its hub is gone, or the lock is torn: take it over
       }
-      rmSync(path, { force: true }); // left by a hub that is gone
     }
+    throw new StoreError('locked', `cannot lock ${dataDir}: ${path} keeps coming back`);
+  } finally {
+    rmSync(tmp, { force: true });
   }
-  throw new StoreError('locked', `cannot lock ${dataDir}: ${path} keeps coming back`);
 }
 
-function isAlive(pid: number): boolean {
+/** When a process started (clock ticks since boot, /proc/{pid}/stat field 22), or undefined if it does not exist. */
+function startTime(pid: number): number | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const value = Number(fields[19]);
+    return Number.isFinite(value) ? value : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -31,6 +31,8 @@ export interface WindowsDeps {
   sendToDevice(deviceId: string, message: Message): boolean;
   /** Publishes a tablet's retained session. */
   offer(topic: string, session: TabletSession): void;
+  /** [r2] The QR rating URL of a done transaction, when the QR channel is configured. */
+  rateUrl?(windowId: string, txnId: string): string | undefined;
 }
 
 export class Windows {
@@ -58,7 +60,8 @@ export class Windows {
     const delivered = evaluator ? this.deps.sendToDevice(evaluator.deviceId, { type: 'SERVICE', event: SERVICE_EVENT_CODES[body.event], txnId: body.txnId, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '' }) : false;
     this.deps.log({ level: 'info', msg: 'service', actor, windowId, event: body.event, txnId: body.txnId, evaluator: evaluator?.deviceId ?? null, delivered });
     if (body.event === 'done') {
-      this.offerToTablets(windowId, { txnId: body.txnId, windowId, staffId: staff.staffId, staffName: staff.staffName, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '', offeredAt: at });
+      const rateUrl = this.deps.rateUrl?.(windowId, body.txnId);
+      this.offerToTablets(windowId, { txnId: body.txnId, windowId, staffId: staff.staffId, staffName: staff.staffName, matterCode: body.matterCode ?? '', matterName: body.matterName ?? '', offeredAt: at, ...(rateUrl ? { rateUrl } : {}) });
     } else if (body.event === 'cancelled') this.offerToTablets(windowId, {});
   }
 

@@ -179,6 +179,8 @@ export const tabletSessionSchema = z.union([
     matterCode: text(64),
     matterName: text(128),
     offeredAt: isoTime,
+    /** [r2] extension: the transaction's QR rating URL (PROTOCOL 8), for a citizen who prefers their own phone. */
+    rateUrl: z.string().max(1024).optional(),
   }),
   z.object({}).strict(),
 ]);
