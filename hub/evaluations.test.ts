@@ -32,6 +32,15 @@ describe('commitEvaluation', () => {
     expect((await commit(e)).status).toBe('duplicate');
   });
 
+  it('answers a repeat of a refused rating as refused again, never "duplicate" (found by the chaos run)', async () => {
+    await service('T-R', 0);
+    expect((await commit(evaluation({ txnId: 'T-R', level: 5 }))).status).toBe('ok');
+    const second = evaluation({ txnId: 'T-R', level: 1 });
+    expect(await commit(second)).toMatchObject({ status: 'refused', reason: 'already-evaluated' });
+    expect(await commit(second)).toMatchObject({ status: 'refused', reason: 'already-evaluated' });
+    expect(store.read((db) => db.prepare(`SELECT COUNT(*) AS n FROM evaluations WHERE id = ?`).get(second.id))).toEqual({ n: 1 });
+  });
+
   it('an EVAL without txnId joins the window\'s transaction done within the prompt time, with its matter and clerk', async () => {
     await service('T-1', 0);
     const joined = await commit(evaluation({ receivedAt: at(20_000), origin: 'invited' }));

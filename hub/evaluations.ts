@@ -98,7 +98,11 @@ export function maskContact(contact: string | null | undefined): string | null {
  * press soon after another on the same device is flagged misuse.
  */
 export function commitEvaluation(db: Db, input: Evaluation, options: CommitOptions): CommitResult {
-  if (stmt(db, 'SELECT 1 FROM evaluations WHERE id = ?').get(input.id)) return { status: 'duplicate' };
+  // A repeat is answered with what the first was told: a refused rating stays refused (a tablet
+  // whose `rejected` ack was lost must not be told `duplicate`, as if it had been counted).
+  const known = stmt(db, 'SELECT status FROM evaluations WHERE id = ?').get(input.id) as { status: string } | undefined;
+  if (known?.status === 'refused') return { status: 'refused', reason: 'already-evaluated', record: input };
+  if (known) return { status: 'duplicate' };
   const record: Evaluation = { ...input, flags: [...input.flags] };
   const receivedMs = Date.parse(record.receivedAt);
 

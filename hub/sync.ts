@@ -199,7 +199,11 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       this.alertsInFlight = 0;
       this.handlingInFlight = false;
       // What was published but not PUBACKed stays pending; let it be selected again.
-      this.outbox.releaseClaims();
+      try {
+        this.outbox.releaseClaims();
+      } catch (error) {
+        this.log('error', 'cannot release claims now; they are released at the next start', { error: (error as Error).message });
+      }
       if (was) {
         this.log('warn', 'platform disconnected');
         this.emit('disconnected');
@@ -267,6 +271,10 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
       while (this.client && this.state.connected && this.inFlight < this.options.maxInFlight) {
         if (!this.publishBatch()) break;
       }
+    } catch (error) {
+      // a claim could not be written (the disk is full, say): nothing was handed to the client;
+      // the next pump, when space is back, takes it again. Never a crash of the hub.
+      this.log('error', 'cannot claim from the outbox; will retry', { error: (error as Error).message });
     } finally {
       this.pumping = false;
     }
@@ -431,8 +439,14 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private housekeeping(): void {
     const now = this.clock.now();
     const cutoff = new Date(now - this.options.republishAfterMs).toISOString();
-    const moved = this.outbox.requeueUnconfirmed(cutoff);
-    const steps = this.outbox.requeueUnconfirmedSteps(cutoff);
+    let moved = 0;
+    let steps = 0;
+    try {
+      moved = this.outbox.requeueUnconfirmed(cutoff);
+      steps = this.outbox.requeueUnconfirmedSteps(cutoff);
+    } catch (error) {
+      this.log('error', 'cannot requeue unconfirmed items now', { error: (error as Error).message });
+    }
     if (moved > 0 || steps > 0) this.log('info', 'no receipt in time: publishing again', { evaluations: moved, steps });
     this.updateRate();
     this.pump();
