@@ -111,6 +111,53 @@ export function evaluationFromTablet(input: {
   };
 }
 
+/**
+ * A rating that no device counts (PROTOCOL 4 [r2]: QR, SMS, the telephone follow-up) as an
+ * evaluation record: who served and what was done come from the transaction the hub recorded,
+ * never from the citizen's side. Throws `PayloadError` for an invalid field.
+ */
+export function evaluationOfTransaction(input: {
+  hall: HallIdentity;
+  id: string;
+  channel: 'qr' | 'sms' | 'phone';
+  level: number;
+  reasons?: string[];
+  comment?: string;
+  /** Only with the citizen's consent (the SMS sender's own number). */
+  contact?: string | null;
+  txn: { txnId: string; windowId: string | null; staffId: string | null; staffName: string | null; matterCode?: string | null; matterName?: string | null };
+  evaluatedAt: string;
+  receivedAt: string;
+  deviceId: string;
+}): Evaluation {
+  const { txn } = input;
+  return parsePayload('evaluation', {
+    id: input.id,
+    ...input.hall,
+    channel: input.channel,
+    level: input.level,
+    reasons: input.reasons ?? [],
+    comment: input.comment ?? '',
+    contact: input.contact ?? null,
+    txnId: txn.txnId,
+    matterCode: txn.matterCode ?? null,
+    matterName: txn.matterName ?? null,
+    windowId: txn.windowId,
+    staffId: txn.staffId,
+    staffName: txn.staffName,
+    origin: 'prompted',
+    evaluatedAt: input.evaluatedAt,
+    receivedAt: input.receivedAt,
+    deviceId: input.deviceId,
+    fwVersion: '',
+    promptMs: null,
+    flags: [],
+    consent: !!input.contact,
+    ratingNo: 1,
+    followUpOf: null,
+  });
+}
+
 /** What each channel answers a commit result (PROTOCOL 1.3 ACK, PROTOCOL 2 `acks`). */
 export function acksFor(result: CommitResult): { device: AckDecision; status: TabletAck['status']; reason?: 'already-evaluated' } {
   switch (result.status) {

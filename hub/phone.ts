@@ -9,9 +9,9 @@
  * rated yet, and consented 差评 of the last 30 days; each until it is called back (a `TEL-`
  * record of its transaction, or the 差评's `called-back` handling step).
  */
+import { evaluationOfTransaction } from './ingest.js';
 import { z } from 'zod';
 import { MAX_COMMENT_CHARS, PayloadError, StoreError, type Evaluation } from '../protocol/index.js';
-import { parsePayload } from '../protocol/schemas.js';
 import { isoNow, type Clock } from './clock.js';
 import { findTransaction, maskContact, type CommitResult, type HallIdentity } from './evaluations.js';
 import { HANDLERS, HttpError, readJson, validate, type Route } from './http.js';
@@ -141,31 +141,7 @@ export class PhoneFollowUp {
     const now = isoNow(clock);
     let record: Evaluation;
     try {
-      record = parsePayload('evaluation', {
-        id,
-        ...this.deps.hall,
-        channel: 'phone',
-        level: answer.level,
-        reasons: [],
-        comment: answer.comment ?? '',
-        contact: null,
-        txnId,
-        matterCode: null,
-        matterName: null,
-        windowId: txn.windowId,
-        staffId: txn.staffId,
-        staffName: txn.staffName,
-        origin: 'prompted',
-        evaluatedAt: now,
-        receivedAt: now,
-        deviceId: 'phone',
-        fwVersion: '',
-        promptMs: null,
-        flags: [],
-        consent: false,
-        ratingNo: 1,
-        followUpOf: null,
-      });
+      record = evaluationOfTransaction({ hall: this.deps.hall, id, channel: 'phone', level: answer.level, comment: answer.comment ?? '', txn: { ...txn, txnId }, evaluatedAt: now, receivedAt: now, deviceId: 'phone' });
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;
       throw new HttpError(400, 'invalid-field', error.message);

@@ -9,11 +9,11 @@
  *   payload = base64url(UTF-8 JSON {"h": hallId, "t": txnId, "w": windowId, "e": expiresAtEpochSeconds})
  *   mac = base64url(HMAC-SHA256(qr.secret, payload as ASCII)[0..16))
  */
+import { evaluationOfTransaction } from './ingest.js';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { networkInterfaces } from 'node:os';
 import { z } from 'zod';
 import { MAX_COMMENT_CHARS, MAX_STR_BYTES, PayloadError, StoreError, utf8Bytes, type Evaluation, type Reason } from '../protocol/index.js';
-import { parsePayload } from '../protocol/schemas.js';
 import { isoNow, type Clock } from './clock.js';
 import type { HubConfig } from './config.js';
 import { findTransaction, type CommitResult, type HallIdentity } from './evaluations.js';
@@ -218,31 +218,17 @@ export class QrChannel {
     if (this.deps.storageLow()) throw new StoreError('unavailable', 'hub storage is below its free-space floor');
     let record: Evaluation;
     try {
-      record = parsePayload('evaluation', {
+      record = evaluationOfTransaction({
+        hall: this.deps.hall,
         id,
-        ...this.deps.hall,
         channel: 'qr',
         level: parsed.data.level,
         reasons,
         comment,
-        contact: null,
-        txnId: txn.txnId,
-        matterCode: null,
-        matterName: null,
-        // who served comes from the transaction the hub recorded, never from the citizen's side
-        windowId: txn.windowId,
-        staffId: txn.staffId,
-        staffName: txn.staffName,
-        origin: 'prompted',
+        txn,
         evaluatedAt: new Date(source.evaluatedAtMs).toISOString(),
         receivedAt: isoNow(this.deps.clock),
         deviceId: source.deviceId,
-        fwVersion: '',
-        promptMs: null,
-        flags: [],
-        consent: false,
-        ratingNo: 1,
-        followUpOf: null,
       });
     } catch (error) {
       if (!(error instanceof PayloadError)) throw error;

@@ -22,9 +22,9 @@
  * repetition; only this one window — between Ctrl-Z and the modem's answer — cannot give both,
  * and a citizen texted twice is worse than one invitation in a thousand crashes missing.
  */
+import { evaluationOfTransaction } from './ingest.js';
 import { createHash } from 'node:crypto';
 import { Emitter, MAX_COMMENT_CHARS, MOBILE_PHONE, type ByteTransport, type Evaluation, type SmsStatus } from '../protocol/index.js';
-import { parsePayload } from '../protocol/schemas.js';
 import { Timers, isoNow, type Clock, type TimerHandle } from './clock.js';
 import type { HubConfig } from './config.js';
 import { maskContact, type CommitResult, type HallIdentity } from './evaluations.js';
@@ -536,30 +536,17 @@ export class Sms extends Emitter<SmsEvents> {
     const scts = parseScts(message.scts);
     // when the citizen texted, if the network's time stamp is plausible; else when it arrived
     const evaluatedAt = scts !== undefined && scts >= sentAt - 5 * MINUTE && scts <= now + 5 * MINUTE ? new Date(scts).toISOString() : at;
-    const record = parsePayload('evaluation', {
+    const record = evaluationOfTransaction({
+      hall: this.deps.hall,
       id: evaluationId,
-      ...this.deps.hall,
       channel: 'sms',
       level: reply.level,
-      reasons: [],
       comment: reply.comment,
       contact: number,
-      txnId,
-      matterCode: txn?.matter_code ?? null,
-      matterName: txn?.matter_name ?? null,
-      windowId: txn?.window_id ?? null,
-      staffId: txn?.staff_id ?? null,
-      staffName: txn?.staff_name ?? null,
-      origin: 'prompted',
+      txn: { txnId, windowId: txn?.window_id ?? null, staffId: txn?.staff_id ?? null, staffName: txn?.staff_name ?? null, matterCode: txn?.matter_code ?? null, matterName: txn?.matter_name ?? null },
       evaluatedAt,
       receivedAt: at,
       deviceId: 'sms',
-      fwVersion: '',
-      promptMs: null,
-      flags: [],
-      consent: true,
-      ratingNo: 1,
-      followUpOf: null,
     });
     const result = await this.deps.commit(record);
     // a duplicate is this very reply read again after a stop before its inbox row was written,

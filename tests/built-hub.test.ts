@@ -57,7 +57,7 @@ describe('the built hub', () => {
     const started = lines.find((l) => l.includes('"hub started"')) ?? (await waitFor<string>((f) => (listeners.add(f), () => listeners.delete(f)), (l) => l.includes('"hub started"'), 30_000, 'the built hub to start'));
     const base = (JSON.parse(started) as { http: string }).http;
 
-    for (const path of ['/tablet', '/dashboard', '/tech', '/assets/tablet.js', '/assets/dashboard.js', '/assets/technician.js', '/assets/tablet.css', '/vendor/mqtt.min.js', '/api/health']) {
+    for (const path of ['/tablet', '/dashboard', '/tech', '/public', '/api/public', '/assets/tablet.js', '/assets/dashboard.js', '/assets/technician.js', '/assets/public.js', '/assets/rate.js', '/assets/tablet.css', '/vendor/mqtt.min.js', '/api/health']) {
       expect((await fetch(`${base}${path}`)).status, path).toBe(200);
     }
     expect((await fetch(`${base}/assets/nothing.js`)).status).toBe(404);
