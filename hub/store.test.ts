@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
 import { Store } from './store.js';
+import { runTs } from '../tests/support/processes.js';
 
 const cleanups = cleanupsAfterEach();
 const FIXTURE = new URL('../tests/fixtures/hub-schema-4.sqlite', import.meta.url).pathname;
@@ -29,5 +30,20 @@ describe('store migrations', () => {
     expect(indexSql).toContain('dissatisfied');
     expect(indexSql).not.toContain('urgent');
     expect(store.read((db) => db.prepare('SELECT step, by FROM handling').all())).toEqual([{ step: 'acknowledged', by: '李四' }]);
+  });
+});
+
+describe('store migrations, several openers at once', () => {
+  it('migrates a fresh database once when four processes open it together (the hub and a CLI command)', async () => {
+    const dir = tempDir(cleanups, 'migrate-race');
+    const openers = Array.from({ length: 4 }, () => runTs('tests/support/open-store.ts', [dir]));
+    cleanups.push(() => openers.forEach((p) => p.child.kill('SIGKILL')));
+    await Promise.all(openers.map((p) => p.waitStdout((l) => l === 'ready', 20_000, 'opener ready')));
+    for (const p of openers) p.send('go');
+    const answers = await Promise.all(openers.map((p) => p.waitStdout((l) => /^(version|error) /.test(l), 20_000, 'opener answer')));
+    const store = new Store({ dataDir: dir });
+    cleanups.push(() => store.close());
+    const version = store.read((db) => (db.prepare('SELECT version FROM schema_version').get() as { version: number }).version);
+    expect(answers).toEqual(openers.map(() => `version ${version}`));
   });
 });

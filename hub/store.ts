@@ -417,21 +417,27 @@ export class Store {
   }
 }
 
+/**
+ * Brings the schema up to date, one migration per transaction. Each step takes the write lock
+ * first (BEGIN IMMEDIATE) and reads the version under it, so a CLI command opening the store
+ * while the hub starts waits for the hub's migration instead of running it a second time.
+ */
 export function migrate(db: Db): void {
-  db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
-  const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
-  let version = row?.version ?? 0;
-  if (version > MIGRATIONS.length) {
-    throw new StoreError('migration', `database schema ${version} is newer than this hub (${MIGRATIONS.length}); upgrade the hub`);
-  }
-  while (version < MIGRATIONS.length) {
-    const sql = MIGRATIONS[version]!;
-    db.transaction(() => {
-      db.exec(sql);
-      if (version === 0 && !row) db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
-      else db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
-    })();
-    version++;
+  const step = db.transaction((): boolean => {
+    db.exec('CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)');
+    const row = db.prepare('SELECT version FROM schema_version').get() as { version: number } | undefined;
+    const version = row?.version ?? 0;
+    if (version > MIGRATIONS.length) {
+      throw new StoreError('migration', `database schema ${version} is newer than this hub (${MIGRATIONS.length}); upgrade the hub`);
+    }
+    if (version === MIGRATIONS.length) return false;
+    db.exec(MIGRATIONS[version]!);
+    if (!row) db.prepare('INSERT INTO schema_version (version) VALUES (1)').run();
+    else db.prepare('UPDATE schema_version SET version = ?').run(version + 1);
+    return true;
+  });
+  while (step.immediate()) {
+    /* one migration applied; look again under the lock */
   }
 }
 
