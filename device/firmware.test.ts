@@ -3,11 +3,11 @@
  * never sent (it would not survive a reboot, and its counter could come back), while a press
  * that is written is sent. Memory link to a hub peer, stub hardware.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { HubPeer } from '../simulators/hub-peer.js';
 import { bytePipePair } from '../simulators/memory-link.js';
 import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
-import { Firmware } from './firmware.js';
+import { Firmware, systemClock } from './firmware.js';
 import type { EvaluatorHardware } from './hardware.js';
 import { QueueLog, StoreError } from './queue-log.js';
 
@@ -68,5 +68,20 @@ describe('Firmware and its queue log', () => {
     await pong;
     expect(peer.received.filter((p) => p.message.type === 'EVAL')).toEqual([]);
     expect(firmware.queueDepth).toBe(0);
+  });
+});
+
+describe('the firmware clock', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('does not step back when the wall clock does, so timers neither stall nor fire early', () => {
+    const before = systemClock.now();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(Date.now() - 3_600_000); // the board's wall clock corrected an hour back
+    expect(Date.now()).toBeLessThan(before - 3_000_000);
+    expect(systemClock.now()).toBeGreaterThanOrEqual(before);
+    expect(systemClock.now() - before).toBeLessThan(60_000);
   });
 });

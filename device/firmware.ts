@@ -13,7 +13,12 @@ import type { ByteTransport } from './transport.js';
 export interface Clock {
   now(): number;
 }
-export const systemClock: Clock = { now: () => Date.now() };
+/**
+ * The shell's time: monotonic, so a wall-clock step (NTP correcting a board without a
+ * battery-backed clock) can neither stall the core's timers nor fire them all at once. The
+ * core needs only elapsed time; the time it reports is the hub's, from WELCOME and PONG.
+ */
+export const systemClock: Clock = { now: () => performance.timeOrigin + performance.now() };
 
 import type { LogEntry } from '../protocol/index.js';
 
