@@ -10,6 +10,7 @@ import { pressToAck } from './bench/press-to-ack.js';
 import { pressToEval } from './bench/press-to-eval.js';
 import { idleRss } from './bench/idle-rss.js';
 import { sms } from './bench/sms.js';
+import { tablet } from './bench/tablet.js';
 
 const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'frame-codec': frameCodec,
@@ -19,6 +20,7 @@ const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'press-to-ack': () => pressToAck(),
   backlog: () => backlog(),
   sms: () => sms(),
+  tablet: () => tablet(),
 };
 
 const wanted = process.argv.slice(2);
