@@ -147,6 +147,9 @@ describe('Handling on the store', () => {
   let recorded: StepRecord[];
   let committed: Evaluation[];
   let told: { contact: string; text: string; evaluationId: string }[];
+  let woken: number;
+  /** What the notifier's queue throws, if anything (a full disk, a number it cannot text). */
+  let failQueue: Error | undefined;
 
   /** The hub on a hand-moved clock, starting Friday 25 September 2026, 10:00 CST. */
   beforeEach(() => {
@@ -157,6 +160,8 @@ describe('Handling on the store', () => {
     recorded = [];
     committed = [];
     told = [];
+    woken = 0;
+    failQueue = undefined;
     handling = new Handling({
       store,
       hall: h,
@@ -165,7 +170,14 @@ describe('Handling on the store', () => {
       log: () => {},
       recorded: (s) => recorded.push(s),
       committed: (e) => committed.push(e),
-      notifier: () => ({ notify: async (contact, text, evaluationId) => void told.push({ contact, text, evaluationId }) }),
+      notifier: () => ({
+        queue: (db, contact, text, evaluationId) => {
+          if (!db.inTransaction) throw new Error('the feedback must be queued inside the step\'s write');
+          if (failQueue) throw failQueue;
+          told.push({ contact, text, evaluationId });
+        },
+        wake: () => void woken++,
+      }),
       signature: '【湘潭政务】',
     });
     cleanups.push(() => handling.stop());
@@ -250,7 +262,6 @@ describe('Handling on the store', () => {
     await step('TAB-01-7', 'acknowledged');
     await step('TAB-01-7', 'rectified', { note: '已简化材料清单' });
     await step('TAB-01-7', 'feedback-given');
-    await new Promise((resolve) => setImmediate(resolve)); // the notifier is called after the commit
     expect(told, 'the transaction\'s consented number, once (not again on feedback-given)').toEqual([{ contact: '13912345678', text: feedbackText('【湘潭政务】', 'A01', 'rectified'), evaluationId: 'TAB-01-7' }]);
 
     clock.advance(3_600_000);
@@ -274,6 +285,26 @@ describe('Handling on the store', () => {
     expect(third.status).toBe('refused');
   });
 
+
+  it('the feedback message is queued in the step\'s own write: a step whose message cannot be stored is not stored either', async () => {
+    await store.submit((db) => recordService(db, { txnId: 'T-89', windowId: 'A01', event: 'done', matterCode: 'M1', matterName: '营业执照', staffId: 'S1', staffName: '李明', contact: '13912345679', at: '2026-09-25T01:55:00.000Z' }));
+    await dissatisfied('TAB-01-8', { channel: 'tablet', origin: 'tablet', deviceId: 'TAB-01', txnId: 'T-89' });
+    await step('TAB-01-8', 'acknowledged');
+    failQueue = new Error('database or disk is full');
+    await expect(step('TAB-01-8', 'rectified')).rejects.toThrow('database or disk is full');
+    expect(stored('TAB-01-8').map((s) => (s as { step: string }).step), 'no rectified without its message').toEqual(['acknowledged']);
+    expect(woken).toBe(0);
+    failQueue = undefined;
+    await step('TAB-01-8', 'rectified');
+    expect(told.map((t) => t.contact)).toEqual(['13912345679']);
+    expect(woken, 'the outbox is woken after the commit').toBe(1);
+    // a contact the SMS module cannot text is logged; the step stands
+    await dissatisfied('TAB-01-9', { channel: 'tablet', origin: 'tablet', deviceId: 'TAB-01', consent: true, contact: '13912345670' });
+    failQueue = new TypeError('number: expected a mainland mobile number (11 digits)');
+    await step('TAB-01-9', 'acknowledged');
+    expect(await step('TAB-01-9', 'rectified')).toMatchObject({ ok: true });
+    expect(woken).toBe(1);
+  });
   it('an SMS reply to the feedback is the second rating of the 差评 told to that number', async () => {
     await dissatisfied('TAB-01-8', { channel: 'tablet', origin: 'tablet', deviceId: 'TAB-01', contact: '13812345678', consent: true });
     expect(await handling.smsReply('13812345678', 5, ''), 'nothing told yet').toBeUndefined();

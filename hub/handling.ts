@@ -184,11 +184,15 @@ export interface StepRecord extends HandlingRecord {
 /** Tells a consenting citizen the outcome (the SMS module, PROTOCOL 7, when `sms` is configured). */
 export interface CitizenNotifier {
   /**
-   * Queues one message to `contact` about the 差评 `evaluationId`. A reply within the SMS reply
-   * window that starts with 1–5 is the second rating: pass it to `Handling.reRate` with channel
-   * `sms`. Resolves once the message is durably queued.
+   * Queues one message to `contact` about the 差评 `evaluationId` inside the caller's write (the
+   * step's own transaction): the step and its message are on disk together or not at all, so a
+   * crash between them cannot lose the feedback. Throws a TypeError for a contact it cannot
+   * text. A reply within the SMS reply window that starts with 1–5 is the second rating: pass
+   * it to `Handling.reRate` with channel `sms`.
    */
-  notify(contact: string, text: string, evaluationId: string): Promise<void>;
+  queue(db: Db, contact: string, text: string, evaluationId: string): void;
+  /** After the commit: send what was queued. */
+  wake(): void;
 }
 
 export type HandlingOutcome =
@@ -271,7 +275,7 @@ export class Handling {
    */
   async record(evaluationId: string, request: { step: HandlingStepName; note: string | null; complex: boolean }, by: string): Promise<HandlingOutcome> {
     const at = isoNow(this.deps.clock);
-    const result = await this.deps.store.submit((db): HandlingOutcome & { e?: Evaluation; firstOutcome?: boolean } => {
+    const result = await this.deps.store.submit((db): HandlingOutcome & { told?: Told | undefined } => {
       const row = stmt(db, LOOP_SQL).get(evaluationId) as EvaluationRow | undefined;
       if (!row) return { ok: false, code: 'unknown-evaluation', message: `no 差评 ${JSON.stringify(evaluationId)} in this hall` };
       const steps = stepsOf(db, evaluationId);
@@ -281,12 +285,16 @@ export class Handling {
       const e = rowToEvaluation(row, this.deps.identity);
       const step = this.insert(db, e, steps.length + 1, { step: request.step, at, by, note: request.note, complex: request.complex, markedComplex: state.markedComplex });
       const after = foldSteps([...steps, { step: request.step, at, complex: request.complex }]);
-      return { ok: true, step, phase: after.phase, e, firstOutcome: !state.outcomeGiven && after.outcomeGiven };
+      const told = !state.outcomeGiven && after.outcomeGiven ? this.queueFeedback(db, e, request.step as 'rectified' | 'feedback-given') : undefined;
+      return { ok: true, step, phase: after.phase, told };
     });
     if (!result.ok) return result;
-    const { e, firstOutcome, ...outcome } = result;
+    const { told, ...outcome } = result;
     this.deps.recorded(outcome.step);
-    if (firstOutcome && e) void this.tellCitizen(e, request.step as 'rectified' | 'feedback-given');
+    if (told === 'queued') {
+      this.deps.log({ level: 'info', msg: 'citizen told the outcome of a 差评', evaluationId, step: request.step });
+      this.deps.notifier?.()?.wake();
+    } else if (told) this.deps.log({ level: 'error', msg: 'cannot tell the citizen the outcome of a 差评', evaluationId, error: told.error });
     if (request.complex) void this.escalateDue(); // the deadline moved: re-arm the timer
     return outcome;
   }
@@ -425,9 +433,9 @@ export class Handling {
   }
 
   /** The number the queue system gave for a transaction, with the citizen's consent (PROTOCOL 5 [r2] service). */
-  private transactionContact(txnId: string | null | undefined): string | null {
+  private transactionContact(db: Db, txnId: string | null | undefined): string | null {
     if (!txnId) return null;
-    const row = this.deps.store.read((db) => stmt(db, 'SELECT contact FROM transactions WHERE txn_id = ?').get(txnId)) as { contact: string | null } | undefined;
+    const row = stmt(db, 'SELECT contact FROM transactions WHERE txn_id = ?').get(txnId) as { contact: string | null } | undefined;
     return row?.contact ?? null;
   }
 
@@ -442,19 +450,23 @@ export class Handling {
 
   /**
    * The outcome, told once to a citizen who consented to be contacted (the 差评's contact, or
-   * the one the queue system gave for the transaction), when an SMS module is wired.
+   * the one the queue system gave for the transaction), when an SMS module is wired: queued in
+   * the step's own write. Undefined when there is nobody to tell or no way to.
    */
-  private async tellCitizen(e: Evaluation, step: 'rectified' | 'feedback-given'): Promise<void> {
+  private queueFeedback(db: Db, e: Evaluation, step: 'rectified' | 'feedback-given'): Told | undefined {
     const notifier = this.deps.notifier?.();
-    if (!notifier) return;
-    const contact = (e.consent ? e.contact : null) || this.transactionContact(e.txnId);
-    if (!contact) return;
+    if (!notifier) return undefined;
+    const contact = (e.consent ? e.contact : null) || this.transactionContact(db, e.txnId);
+    if (!contact) return undefined;
     try {
-      await notifier.notify(contact, feedbackText(this.deps.signature ?? '【政务服务】', e.windowId ?? null, step), e.id);
-      this.deps.log({ level: 'info', msg: 'citizen told the outcome of a 差评', evaluationId: e.id, step });
+      notifier.queue(db, contact, feedbackText(this.deps.signature ?? '【政务服务】', e.windowId ?? null, step), e.id);
+      return 'queued';
     } catch (error) {
-      this.deps.log({ level: 'error', msg: 'cannot tell the citizen the outcome of a 差评', evaluationId: e.id, error: (error as Error).message });
+      if (!(error instanceof TypeError)) throw error; // the disk: the step fails with its message
+      return { error: error.message };
     }
   }
 }
 
+/** What became of the feedback message of a step. */
+type Told = 'queued' | { error: string };

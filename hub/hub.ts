@@ -121,7 +121,7 @@ export class Hub implements HubApi {
       recorded: (step) => this.stepRecorded(step),
       committed: (record) => this.committed(record),
       // [r2] the outcome texted when the modem is configured (PROTOCOL 7); without it staff call back
-      notifier: () => (this.sms ? { notify: async (contact, text) => void (await this.sms!.queueMessage(contact, text, 'feedback')) } : undefined),
+      notifier: () => (this.sms ? { queue: (db, contact, text) => void this.sms!.enqueue(db, contact, text, 'feedback'), wake: () => this.sms!.sendQueued() } : undefined),
       signature: config.sms?.signature ?? '【政务服务】',
     });
     this.ingest = new Ingest({

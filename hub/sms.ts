@@ -271,21 +271,34 @@ export class Sms extends Emitter<SmsEvents> {
    * hours, never to a number that unsubscribed. Resolves once the message is in the store.
    */
   async queueMessage(number: string, text: string, purpose: string): Promise<QueueResult> {
+    const result = await this.deps.store.submit((db) => this.enqueue(db, number, text, purpose));
+    this.pump();
+    return result;
+  }
+
+  /**
+   * `queueMessage` inside the caller's write, for a message that must be durable together with
+   * what it tells (the 差评 loop's step). Call `sendQueued` after the commit.
+   */
+  enqueue(db: Db, number: string, text: string, purpose: string): QueueResult {
     if (typeof number !== 'string' || !MOBILE_PHONE.test(number)) throw new TypeError('number: expected a mainland mobile number (11 digits)');
     if (typeof text !== 'string' || text.length === 0 || text.length > MAX_SMS_CHARS) throw new TypeError(`text: 1 to ${MAX_SMS_CHARS} characters, got ${typeof text === 'string' ? text.length : typeof text}`);
     if (typeof purpose !== 'string' || !/^[a-z][a-z0-9-]{0,31}$/.test(purpose) || purpose === 'invitation') throw new TypeError('purpose: a lower-case word such as "feedback" (invitations are the hub\'s own)');
     const now = this.deps.clock.now();
     const at = new Date(now).toISOString();
-    const result = await this.deps.store.submit((db): QueueResult => {
-      if (stmt(db, 'SELECT 1 FROM sms_optout WHERE number_hash = ?').get(numberHash(number))) return { queued: false, reason: 'unsubscribed' };
-      const id = db
-        .prepare(`INSERT INTO sms_outbox (number, text, purpose, state, not_before, day, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)`)
-        .run(number, text, purpose, at, chinaDate(now), at, at).lastInsertRowid;
-      return { queued: true, id: Number(id) };
-    });
+    let result: QueueResult;
+    if (stmt(db, 'SELECT 1 FROM sms_optout WHERE number_hash = ?').get(numberHash(number))) result = { queued: false, reason: 'unsubscribed' };
+    else {
+      const id = stmt(db, `INSERT INTO sms_outbox (number, text, purpose, state, not_before, day, created_at, updated_at) VALUES (?, ?, ?, 'queued', ?, ?, ?, ?)`).run(number, text, purpose, at, chinaDate(now), at, at).lastInsertRowid;
+      result = { queued: true, id: Number(id) };
+    }
     this.deps.log({ level: 'info', msg: result.queued ? 'SMS queued' : 'SMS not queued: the number unsubscribed', purpose, number: maskContact(number) });
-    this.pump();
     return result;
+  }
+
+  /** Sends what `enqueue` put in the outbox (after its commit). */
+  sendQueued(): void {
+    this.pump();
   }
 
   /** The modem and the outbox, for `GET /api/sync` and the technician page. */
