@@ -3,6 +3,7 @@
  * 一事一评 per `txnId`, misuse flagged), and the queries of the API, the CLI and the export.
  */
 import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation, type ListedEvaluation, type StatGroup, type StatRow } from '../protocol/index.js';
+import { outboxJson } from './outbox-json.js';
 import { stmt, type Db } from './store.js';
 
 export type CommitResult =
@@ -164,10 +165,10 @@ function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: 
     db,
     `INSERT INTO evaluations (id, channel, level, reasons, comment, contact, txn_id, matter_code, matter_name, window_id, staff_id,
        staff_name, origin, evaluated_at, received_at, device_id, fw_version, prompt_ms, flags, status, refusal, sync_state,
-       consent, rating_no, follow_up_of)
+       consent, rating_no, follow_up_of, outbox_json)
      VALUES (@id, @channel, @level, @reasons, @comment, @contact, @txnId, @matterCode, @matterName, @windowId, @staffId,
        @staffName, @origin, @evaluatedAt, @receivedAt, @deviceId, @fwVersion, @promptMs, @flags, @status, @refusal, @syncState,
-       @consentFlag, @ratingNo, @followUpOf)`,
+       @consentFlag, @ratingNo, @followUpOf, @outboxJson)`,
   ).run({
     ...e,
     reasons: JSON.stringify(e.reasons),
@@ -187,6 +188,7 @@ function insert(db: Db, e: Evaluation, status: 'accepted' | 'refused', refusal: 
     status,
     refusal,
     syncState: status === 'refused' ? 'local' : 'pending',
+    outboxJson: status === 'refused' ? null : outboxJson(e), // what the platform gets, ready for the sync
   });
 }
 

@@ -2,7 +2,9 @@
 import { describe, expect, it } from 'vitest';
 import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
 import { evaluation } from '../tests/support/evaluation.js';
-import { commitEvaluation } from './evaluations.js';
+import { MAX_BATCH_BYTES } from '../protocol/index.js';
+import { commitEvaluation, rowToEvaluation, type EvaluationRow } from './evaluations.js';
+import { batchPayload } from './outbox-json.js';
 import { Outbox } from './outbox.js';
 import { Store } from './store.js';
 
@@ -21,15 +23,57 @@ function storeWith(levels: number[]): Store {
   return store;
 }
 
+const idOf = (item: string) => (JSON.parse(item) as { id: string }).id;
+
 const states = (store: Store) => Object.fromEntries((store.read((db) => db.prepare('SELECT id, sync_state AS s FROM evaluations').all()) as { id: string; s: string }[]).map((r) => [r.id, r.s]));
 
 describe('outbox', () => {
   it('batches 差评 first, claims them, and does not hand out a claimed row twice', () => {
     const outbox = new Outbox(storeWith([5, 4, 1, 5, 2]), hall);
     const first = outbox.claimBatch('B1', 3);
-    expect(first.map((e) => e.id)).toEqual(['EV-3', 'EV-5', 'EV-1']);
-    expect(outbox.claimBatch('B2', 10).map((e) => e.id)).toEqual(['EV-2', 'EV-4']);
+    expect(first.map(idOf)).toEqual(['EV-3', 'EV-5', 'EV-1']);
+    expect(outbox.claimBatch('B2', 10).map(idOf)).toEqual(['EV-2', 'EV-4']);
     expect(outbox.claimBatch('B3', 10)).toEqual([]);
+  });
+
+  it('hands out each item byte for byte as the record read back from its columns, ready at commit or built for an older row', () => {
+    const store = storeWith([]);
+    const records = [
+      evaluation({ id: 'EV-1', level: 1, reasons: ['attitude', 'slow'], comment: '态度"差"\n等了\t很久 \u2028', contact: '13800000000', consent: true, txnId: 'T-1', matterCode: 'M1', matterName: '居住证办理' }),
+      { ...evaluation({ id: 'EV-2', level: 4, promptMs: null, windowId: null, flags: ['clockUnsynced'] }), contact: '13900000000' }, // no consent: not kept
+      evaluation({ id: 'EV-3', level: 0, origin: 'unsolicited', evaluatedAt: '2026-11-27T02:31:00.000Z' }),
+      evaluation({ id: 'EV-4', level: 3, ratingNo: 2, followUpOf: 'EV-1', channel: 'phone', deviceId: 'hub', evaluatedAt: '2026-11-27T02:32:00.000Z' }),
+    ];
+    store.writeNow((db) => records.forEach((e) => commitEvaluation(db, e, { attachWithinMs: 0, misuseWindowMs: 0 })));
+    // EV-3 as a row of a hub before migration 11: no ready text
+    store.writeNow((db) => db.prepare(`UPDATE evaluations SET outbox_json = NULL WHERE id = 'EV-3'`).run());
+    const rows = store.read((db) => db.prepare('SELECT * FROM evaluations ORDER BY dissatisfied DESC, received_at').all()) as EvaluationRow[];
+    const ready = store.read((db) => db.prepare('SELECT COUNT(*) AS n FROM evaluations WHERE outbox_json IS NOT NULL').get()) as { n: number };
+    expect(ready.n).toBe(3);
+    const other = { hallId: '430300-002', areaCode: '430300', deptCode: '11430300MB1234567X' }; // the identity in effect when it goes out
+    const items = new Outbox(store, other).claimBatch('B1', 10);
+    expect(items).toEqual(rows.map((row) => JSON.stringify(rowToEvaluation(row, other))));
+    expect(batchPayload('B1', other.hallId, '2026-11-27T03:00:00.000Z', items)).toBe(
+      JSON.stringify({ batchId: 'B1', hallId: other.hallId, sentAt: '2026-11-27T03:00:00.000Z', items: rows.map((row) => rowToEvaluation(row, other)) }),
+    );
+  });
+
+  it('cuts a batch at 256 KiB, and the next page starts with the first item left out', () => {
+    const store = storeWith([]);
+    store.writeNow((db) => {
+      for (let i = 1; i <= 300; i++) {
+        const at = new Date(Date.parse('2026-11-27T02:00:00Z') + i * 1000).toISOString();
+        commitEvaluation(db, evaluation({ id: `EV-${i}`, level: 5, comment: '很好'.repeat(250), evaluatedAt: at }), { attachWithinMs: 0, misuseWindowMs: 0 });
+      }
+    });
+    const outbox = new Outbox(store, hall);
+    const batches: string[][] = [];
+    for (let items = outbox.claimBatch('B1', 500); items.length > 0; items = outbox.claimBatch(`B${batches.length + 1}`, 500)) {
+      batches.push(items);
+      expect(Buffer.byteLength(batchPayload(`B${batches.length}`, hall.hallId, '2026-11-27T03:00:00.000Z', items))).toBeLessThanOrEqual(MAX_BATCH_BYTES);
+    }
+    expect(batches.length).toBeGreaterThan(1);
+    expect(batches.flat().map(idOf)).toEqual(Array.from({ length: 300 }, (_, i) => `EV-${i + 1}`));
   });
 
   it('pending → sent on PUBACK → confirmed or rejected by a receipt; the backlog follows', async () => {
@@ -57,7 +101,7 @@ describe('outbox', () => {
     outbox.releaseClaims();
     expect(outbox.claimAlerts(10).map((e) => e.id)).toEqual(['EV-3']);
     const again = outbox.claimBatch('B2', 10);
-    expect(again.map((e) => e.id).sort()).toEqual(['EV-1', 'EV-2', 'EV-3']);
+    expect(again.map(idOf).sort()).toEqual(['EV-1', 'EV-2', 'EV-3']);
     await outbox.markBatchSent('B2', '2026-11-27T03:00:00.000Z');
     expect(outbox.requeueUnconfirmed('2026-11-27T02:59:59.000Z')).toBe(0);
     expect(outbox.requeueUnconfirmed('2026-11-27T03:00:01.000Z')).toBe(3);

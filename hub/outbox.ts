@@ -9,7 +9,8 @@
 import { MAX_BATCH_BYTES, STEP_ID, type Alert, type Evaluation, type HandlingStep, type Receipt } from '../protocol/index.js';
 import { dueAt } from './deadlines.js';
 import { rowToEvaluation, type EvaluationRow, type HallIdentity } from './evaluations.js';
-import { stmt, type Store } from './store.js';
+import { hallFields, outboxItem, rowJson } from './outbox-json.js';
+import { stmt, type Db, type Store } from './store.js';
 
 /** The deadline an alert carries (PROTOCOL 3 `alerts` [r2]). */
 export type AlertDeadline = (e: Evaluation) => { deadlineAt: string; complex: boolean };
@@ -48,7 +49,7 @@ export class Outbox {
       const e = rowToEvaluation(row, this.hall);
       return { ...e, ...this.deadline(e) };
     });
-    this.store.writeNow((db) => {
+    this.lightWrite((db) => {
       const claim = stmt(db, `UPDATE evaluations SET alerted_at = 'publishing' WHERE id = ? AND alerted_at IS NULL`);
       for (const e of page) claim.run(e.id);
     });
@@ -117,27 +118,51 @@ export class Outbox {
 
   /**
    * The next batch: pending evaluations not in flight, 差评 first, at most `maxItems` and
-   * PROTOCOL 3's 256 KiB, claimed for `batchId`. Empty when nothing is pending.
+   * PROTOCOL 3's 256 KiB, claimed for `batchId`, as the items' JSON texts (joined by
+   * `batchPayload` of hub/outbox-json.ts). Empty when nothing is pending. The texts are the ready ones of
+   * `outbox_json` (hub/outbox-json.ts); a row without one is built from its columns.
    */
-  claimBatch(batchId: string, maxItems: number): Evaluation[] {
-    const rows = this.store.read((db) =>
-      stmt(db, `SELECT * FROM evaluations INDEXED BY evaluations_outbox WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY dissatisfied DESC, received_at LIMIT ?`).all(maxItems),
-    ) as EvaluationRow[];
-    const items: Evaluation[] = [];
+  claimBatch(batchId: string, maxItems: number): string[] {
+    const hall = hallFields(this.hall);
     let bytes = 80 + batchId.length + this.hall.hallId.length;
-    for (const row of rows) {
-      const e = rowToEvaluation(row, this.hall);
-      const size = Buffer.byteLength(JSON.stringify(e)) + 1;
+    const items: string[] = [];
+    const rowids: number[] = [];
+    const rows = this.store.read((db) =>
+      stmt(db, `SELECT rowid, id, outbox_json FROM evaluations INDEXED BY evaluations_outbox WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY dissatisfied DESC, received_at LIMIT ?`)
+        .raw(true)
+        .all(maxItems),
+    ) as [number, string, string | null][];
+    for (const [rowid, id, json] of rows) {
+      const item = outboxItem(id, hall, json ?? this.store.read((db) => rowJson(stmt(db, 'SELECT * FROM evaluations WHERE rowid = ?').get(rowid) as EvaluationRow)));
+      const size = Buffer.byteLength(item) + 1;
       if (items.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
       bytes += size;
-      items.push(e);
+      items.push(item);
+      rowids.push(rowid);
     }
     if (items.length === 0) return items;
-    this.store.writeNow((db) => {
-      const claim = stmt(db, 'UPDATE evaluations SET batch_id = ? WHERE id = ?');
-      for (const e of items) claim.run(batchId, e.id);
+    // A claim lost in a crash is harmless (the row is still pending, and claims are released
+    // at start): it is written without waiting for the disk.
+    this.lightWrite((db) => {
+      const claim = stmt(db, 'UPDATE evaluations SET batch_id = ? WHERE rowid = ?');
+      for (const rowid of rowids) claim.run(batchId, rowid);
     });
     return items;
+  }
+
+  /**
+   * A write whose loss in a power cut loses nothing (claims): committed without an fsync of
+   * its own. The WAL keeps commits in order, so the next durable commit makes it durable too.
+   */
+  private lightWrite(write: (db: Db) => void): void {
+    const db = this.store.db;
+    const mode = db.pragma('synchronous', { simple: true }) as number;
+    db.pragma('synchronous = NORMAL');
+    try {
+      this.store.writeNow(write);
+    } finally {
+      db.pragma(`synchronous = ${mode}`);
+    }
   }
 
   /** The batch was PUBACKed: its evaluations are `sent`. */
@@ -153,16 +178,23 @@ export class Outbox {
    * of each were confirmed.
    */
   applyReceipt(receipt: Receipt, at: string): Promise<{ evaluations: number; steps: number }> {
+    // one statement for each list, whatever its length: SQLite walks the ids (json_each)
+    const accepted = JSON.stringify(receipt.accepted);
+    const acceptedSteps = receipt.accepted.filter((id) => STEP_ID.test(id));
     return this.store.submit((db) => {
-      let evaluations = 0;
+      const evaluations = stmt(
+        db,
+        `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL, outbox_json = NULL
+         WHERE id IN (SELECT value FROM json_each(?)) AND sync_state IN ('pending', 'sent')`,
+      ).run(at, accepted).changes;
       let steps = 0;
-      const confirm = stmt(db, `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
-      const confirmStep = stmt(db, `UPDATE handling SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE step_id = ? AND sync_state IN ('pending', 'sent')`);
-      for (const id of receipt.accepted) {
-        evaluations += confirm.run(at, id).changes;
-        if (STEP_ID.test(id)) steps += confirmStep.run(at, id).changes;
+      if (acceptedSteps.length > 0) {
+        steps = stmt(db, `UPDATE handling SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE step_id IN (SELECT value FROM json_each(?)) AND sync_state IN ('pending', 'sent')`).run(
+          at,
+          JSON.stringify(acceptedSteps),
+        ).changes;
       }
-      const reject = stmt(db, `UPDATE evaluations SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
+      const reject = stmt(db, `UPDATE evaluations SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL, outbox_json = NULL WHERE id = ? AND sync_state IN ('pending', 'sent')`);
       const rejectStep = stmt(db, `UPDATE handling SET sync_state = 'rejected', sync_reason = ?, batch_id = NULL WHERE step_id = ? AND sync_state IN ('pending', 'sent')`);
       for (const r of receipt.rejected) {
         reject.run(r.reason, r.id);

@@ -260,6 +260,10 @@ const MIGRATIONS: string[] = [
   `,
   // 10: reserved for the QR and telephone channels (PROTOCOL 8)
   `SELECT 1;`,
+  // 11: the platform JSON of a rating kept ready from its commit to its receipt (hub/outbox-json.ts)
+  `
+  ALTER TABLE evaluations ADD COLUMN outbox_json TEXT;
+  `,
 ];
 
 export type Db = Database.Database;

@@ -18,6 +18,7 @@ import { isoNow, systemClock, Timers, type Clock, type TimerHandle } from './clo
 import type { HallIdentity } from './evaluations.js';
 import type { Logger, LogLevel } from './log.js';
 import type { Outbox } from './outbox.js';
+import { batchPayload } from './outbox-json.js';
 
 export interface SyncOptions {
   hall: HallIdentity;
@@ -343,7 +344,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const items = this.outbox.claimBatch(batchId, batchItems);
     if (items.length === 0) return false;
     this.batchSeq++;
-    const payload = JSON.stringify({ batchId, hallId: hall.hallId, sentAt: isoNow(this.clock), items });
+    const payload = batchPayload(batchId, hall.hallId, isoNow(this.clock), items);
     this.inFlight++;
     const client = this.client!;
     client.publish(platformTopics.evaluations(hall.hallId), payload, { qos: 1 }, (error) => {
