@@ -243,19 +243,78 @@ describe('DeviceLink evaluations', () => {
     expect((await device.ack(seq)).message).toEqual({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE });
   });
 
-  it('a retransmitted EVAL (same seq) goes to the callback again, which deduplicates on the evaluation id', async () => {
-    // The link keeps no per-seq memory for EVAL: idempotence is the store's, by `{deviceId}-{counter}`.
-    const committed = new Set<number>();
-    const { device, evaluation } = await welcomed({
-      evaluation: async (_id, m) => (committed.has(m.counter) ? { status: AckStatus.DUPLICATE, reason: 0 } : (committed.add(m.counter), { status: AckStatus.OK, reason: 0 })),
-    });
+  it('a retransmitted EVAL (same seq) after its ACK gets the answer again (DUPLICATE) without a second callback', async () => {
+    const { device, evaluation } = await welcomed();
     const seq = device.nextSeq();
     await device.send(evalMessage(3), seq);
     expect((await device.ack(seq)).message).toMatchObject({ status: AckStatus.OK });
     const since = device.received.length;
     await device.send(evalMessage(3), seq);
     expect((await device.ack(seq, since)).message).toMatchObject({ status: AckStatus.DUPLICATE });
-    expect(evaluation.mock.calls.map(([, m]) => m.counter)).toEqual([3, 3]);
+    expect(evaluation.mock.calls.map(([, m]) => m.counter)).toEqual([3]);
+  });
+
+  it('a refused EVAL is answered refused again from memory; one the hub could not store goes to the callback again', async () => {
+    const answers: Record<number, AckDecision> = { 1: { status: AckStatus.REJECTED, reason: AckReason.ALREADY_EVALUATED }, 2: { status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE } };
+    const { device, evaluation } = await welcomed({ evaluation: async (_id, m) => answers[m.counter]! });
+    for (const counter of [1, 2]) {
+      const seq = device.nextSeq();
+      for (let time = 0; time < 2; time++) {
+        const since = device.received.length;
+        await device.send(evalMessage(counter), seq);
+        expect((await device.ack(seq, since)).message).toMatchObject(answers[counter]!);
+      }
+    }
+    expect(evaluation.mock.calls.map(([, m]) => m.counter)).toEqual([1, 2, 2]);
+  });
+
+  it('remembers the answers of the latest 32 EVALs only: an older repeat goes to the callback (the store deduplicates it)', async () => {
+    const { device, evaluation } = await welcomed();
+    for (let counter = 1; counter <= 33; counter++) {
+      const seq = device.nextSeq();
+      await device.send(evalMessage(counter), seq);
+      await device.ack(seq);
+    }
+    for (const counter of [33, 2, 1]) {
+      const seq = device.nextSeq();
+      const since = device.received.length;
+      await device.send(evalMessage(counter), seq);
+      await device.ack(seq, since);
+    }
+    expect(evaluation.mock.calls.map(([, m]) => m.counter)).toEqual([...Array.from({ length: 33 }, (_, i) => i + 1), 1]);
+  });
+
+  it('an EVAL retransmitted while its commit is pending waits for that commit: one callback, ACK 0 then ACK 1, both after it', async () => {
+    let commit!: (ack: AckDecision) => void;
+    const { device, evaluation } = await welcomed({ evaluation: () => new Promise((resolve) => (commit = resolve)) });
+    const seq = device.nextSeq();
+    await device.send(evalMessage(4), seq);
+    await device.send(evalMessage(4), seq); // the device's 250 ms retransmission
+    // a PONG to a later PING shows the link has read both: no ACK yet, one commit pending
+    await device.send({ type: 'PING', senderTime: 1 });
+    await device.next((p) => p.message.type === 'PONG' && (p.message as { echoedTime: number }).echoedTime === 1, 'PONG');
+    expect(evaluation).toHaveBeenCalledTimes(1);
+    expect(device.received.filter((p) => p.message.type === 'ACK')).toEqual([]);
+    commit({ status: AckStatus.OK, reason: AckReason.NONE });
+    const first = await device.ack(seq);
+    expect(first.message).toMatchObject({ status: AckStatus.OK });
+    expect((await device.ack(seq, device.received.indexOf(first) + 1)).message).toMatchObject({ status: AckStatus.DUPLICATE });
+    expect(evaluation).toHaveBeenCalledTimes(1);
+  });
+
+  it('an EVAL retransmitted while its commit fails gets the failure too: both ACK 2/4', async () => {
+    let fail!: (error: Error) => void;
+    const { device, evaluation } = await welcomed({ evaluation: () => new Promise((_, reject) => (fail = reject)) });
+    const seq = device.nextSeq();
+    await device.send(evalMessage(5), seq);
+    await device.send(evalMessage(5), seq);
+    await device.send({ type: 'PING', senderTime: 1 });
+    await device.next((p) => p.message.type === 'PONG' && (p.message as { echoedTime: number }).echoedTime === 1, 'PONG');
+    fail(new Error('disk full'));
+    const first = await device.ack(seq);
+    const second = await device.ack(seq, device.received.indexOf(first) + 1);
+    for (const a of [first, second]) expect(a.message).toEqual({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE });
+    expect(evaluation).toHaveBeenCalledTimes(1);
   });
 
   it('a retransmitted EVENT (same seq) is answered DUPLICATE without a second callback', async () => {

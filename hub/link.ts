@@ -75,6 +75,14 @@ export interface LinkEvents {
   closed: [error?: Error];
 }
 
+/** EVAL answers a link remembers: four times the device's window (PROTOCOL 1.3: 8 in flight). */
+const REMEMBERED_ANSWERS = 32;
+
+/** An answer the store gave for good: counted, a repeat, or refused under 一事一评. */
+function isFinal(ack: AckDecision): boolean {
+  return ack.status === AckStatus.OK || ack.status === AckStatus.DUPLICATE || (ack.status === AckStatus.REJECTED && ack.reason === AckReason.ALREADY_EVALUATED);
+}
+
 export class DeviceLink extends EventEmitter<LinkEvents> {
   readonly stats: LinkStats;
   private readonly decoder = new FrameDecoder();
@@ -97,6 +105,12 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   conflictWith: string | undefined;
   /** Counts HELLOs: an answer computed for an older session is not sent in a newer one. */
   private sessionNo = 0;
+  /**
+   * The answers to this link's latest EVALs, by evaluation id, pending or settled: a
+   * retransmission waits for the same commit or gets the same answer (at most
+   * `REMEMBERED_ANSWERS`, oldest forgotten first; a forgotten one goes to the store again).
+   */
+  private readonly answers = new Map<string, Promise<AckDecision>>();
 
   constructor(
     readonly transport: ByteTransport,
@@ -296,20 +310,34 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
       return;
     }
     if (message.type === 'EVAL') {
-      // Idempotent by evaluation id, so a retransmission is simply committed-or-found again.
-      const receivedAt = this.deps.now();
+      // Idempotent by evaluation id (the store's), and remembered here: a retransmission of an
+      // EVAL being committed waits for that commit, and one of an EVAL answered lately gets the
+      // answer again, instead of queueing a second write. A hub slower than the device's 250 ms
+      // retransmission would otherwise spend its commits on repeats (and fall further behind).
+      // A repeat is answered as the store answers one: DUPLICATE for a counted rating.
+      const id = `${deviceId}-${message.counter}`;
       const session = this.sessionNo;
-      this.deps
-        .evaluation(deviceId, message, { offsetMs: this.offsetMs, receivedAt })
-        .then((ack) => {
-          // A new HELLO came while committing: the device renumbered; it will resend, and the
-          // evaluation id makes the resend a duplicate. An old-session ACK could match another message.
-          if (session === this.sessionNo) this.send({ type: 'ACK', status: ack.status, reason: ack.reason }, seq);
-        })
-        .catch((error: Error) => {
+      let answer = this.answers.get(id);
+      const repeat = answer !== undefined;
+      if (!answer) {
+        const pending = this.deps.evaluation(deviceId, message, { offsetMs: this.offsetMs, receivedAt: this.deps.now() }).catch((error: Error): AckDecision => {
           this.emit('log', { level: 'error', msg: 'evaluation not stored', deviceId, counter: message.counter, error: error.message });
-          this.send({ type: 'ACK', status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE }, seq);
+          return { status: AckStatus.REJECTED, reason: AckReason.STORAGE_UNAVAILABLE };
         });
+        this.answers.set(id, (answer = pending));
+        if (this.answers.size > REMEMBERED_ANSWERS) this.answers.delete(this.answers.keys().next().value!);
+        // only what the store decided for good is remembered: a refusal for now is tried again
+        void pending.then((ack) => {
+          if (!isFinal(ack) && this.answers.get(id) === pending) this.answers.delete(id);
+        });
+      }
+      void answer.then((ack) => {
+        // A new HELLO came while committing: the device renumbered; it will resend, and the
+        // evaluation id makes the resend a duplicate. An old-session ACK could match another message.
+        if (session !== this.sessionNo) return;
+        if (repeat && ack.status === AckStatus.OK) this.send({ type: 'ACK', status: AckStatus.DUPLICATE, reason: AckReason.NONE }, seq);
+        else this.send({ type: 'ACK', status: ack.status, reason: ack.reason }, seq);
+      });
       return;
     }
     if (this.filter.accept(seq) === 'duplicate') {
