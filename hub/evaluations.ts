@@ -4,6 +4,7 @@
  */
 import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation, type ListedEvaluation, type StatGroup, type StatRow } from '../protocol/index.js';
 import { outboxJson } from './outbox-json.js';
+import { countsFromRollups, countsFromRows, type KeyCounts, type RollupDim } from './rollups.js';
 import { stmt, type Db } from './store.js';
 
 export type CommitResult =
@@ -236,26 +237,6 @@ export function listEvaluations(db: Db, hall: HallIdentity, options: { since?: s
   return rows.map((row) => ({ ...rowToEvaluation(row, hall), contact: maskContact(row.contact), status: row.status, refusal: row.refusal, syncState: row.sync_state }));
 }
 
-/** The column (or expression) each grouping of `GET /api/stats` reads. */
-export const STAT_GROUPS = {
-  window: 'window_id',
-  staff: 'staff_id',
-  matter: 'matter_code',
-  channel: 'channel',
-  /**
-   * Extension: each reason code of the `reasons` JSON array (joined by `STAT_JOINS`): a rating
-   * with two reasons counts under both, one with none under null.
-   */
-  reason: 'reason.value',
-  /** Extension: read per matter, then merged per department in `stats` (`StatsOptions.departments`). */
-  department: 'matter_code',
-  /** Extension: per hour in China Standard Time, for the dashboard's chart. */
-  hour: `strftime('%Y-%m-%dT%H:00', evaluated_at, '+8 hours')`,
-} as const satisfies Record<StatGroup, string>;
-
-/** Tables a grouping joins to the evaluations (SQLite's json_each over the reasons array). */
-const STAT_JOINS: Partial<Record<StatGroup, string>> = { reason: 'LEFT JOIN json_each(evaluations.reasons) AS reason' };
-
 /** Where the departments of `by: 'department'` come from. */
 export interface Departments {
   /** The hall's deptCode (configuration), for every matter without one of its own; '' for none. */
@@ -275,38 +256,44 @@ export interface StatsOptions {
 
 /**
  * Counts per level, satisfaction rate, 差评 and not-evaluated counts, grouped. Refused
- * (second) ratings never count; misuse-flagged ones count only when asked.
+ * (second) ratings never count; misuse-flagged ones count only when asked. Read from the
+ * rollups (hub/rollups.ts) and the rows at the range's partial-day edges: the same answer as
+ * `statsFromRows`, in a time that does not grow with the range.
  */
 export function stats(db: Db, options: StatsOptions): StatRow[] {
-  const column = STAT_GROUPS[options.by];
-  const join = STAT_JOINS[options.by] ?? '';
-  const nameColumn = options.by === 'staff' ? 'MAX(staff_name)' : options.by === 'matter' ? 'MAX(matter_name)' : 'NULL';
-  const rows = db
-    .prepare(
-      `SELECT ${column} AS key, ${nameColumn} AS name, level, (flags LIKE '%"misuse"%') AS misuse, COUNT(*) AS n
-       FROM evaluations ${join} WHERE status = 'accepted' AND superseded_by IS NULL AND evaluated_at >= ? AND evaluated_at < ?
-       GROUP BY ${column}, level, misuse`,
-    )
-    .all(options.from, options.to) as { key: string | null; name: string | null; level: number; misuse: number; n: number }[];
+  return statRows(countsFromRollups(db, dimOf(options.by), options.from, options.to), options);
+}
+
+/** `stats` straight from the rows (one GROUP BY over the range): the reference the rollups answer like. */
+export function statsFromRows(db: Db, options: StatsOptions): StatRow[] {
+  return statRows(countsFromRows(db, dimOf(options.by), options.from, options.to), options);
+}
+
+const dimOf = (by: StatGroup): RollupDim => (by === 'department' ? 'matter' : by);
+
+function statRows(counts: KeyCounts[], options: StatsOptions): StatRow[] {
   const departments = options.departments;
   const departmentOf = (matter: string | null) => (matter && departments?.ofMatter?.(matter)) || departments?.hall || null;
   const groups = new Map<string | null, StatRow>();
-  for (const r of rows) {
+  for (const r of counts) {
     const key = options.by === 'department' ? departmentOf(r.key) : r.key;
     let g = groups.get(key);
     if (!g) {
-      g = { key, name: r.name, levels: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, rated: 0, notEvaluated: 0, dissatisfied: 0, satisfactionRate: null, misuseExcluded: 0 };
+      // a staff member's or matter's name: the largest among the counted rows (MAX, as SQL); a department has none
+      g = { key, name: options.by === 'department' ? null : r.name, levels: { '1': 0, '2': 0, '3': 0, '4': 0, '5': 0 }, rated: 0, notEvaluated: 0, dissatisfied: 0, satisfactionRate: null, misuseExcluded: 0 };
       groups.set(key, g);
     }
-    if (r.misuse && !options.includeMisuse) {
-      g.misuseExcluded += r.n;
-      continue;
-    }
-    if (r.level === 0) g.notEvaluated += r.n;
-    else {
-      g.levels[String(r.level) as '1'] += r.n;
-      g.rated += r.n;
-      if (isDissatisfied(r.level)) g.dissatisfied += r.n;
+    for (const level of [0, 1, 2, 3, 4, 5] as const) {
+      const plain = r[`n${level}`];
+      const misuse = r[`m${level}`];
+      const n = options.includeMisuse ? plain + misuse : plain;
+      if (!options.includeMisuse) g.misuseExcluded += misuse;
+      if (level === 0) g.notEvaluated += n;
+      else {
+        g.levels[String(level) as '1'] += n;
+        g.rated += n;
+        if (isDissatisfied(level)) g.dissatisfied += n;
+      }
     }
   }
   for (const g of groups.values()) g.satisfactionRate = g.rated ? Number(((g.rated - g.dissatisfied) / g.rated).toFixed(4)) : null;
@@ -340,12 +327,16 @@ export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: s
   }
 }
 
-/** Backlog by sync state (PROTOCOL 5 `GET /api/sync`). */
+/**
+ * Backlog by sync state (PROTOCOL 5 `GET /api/sync`): the counts kept by triggers (sync_counts,
+ * hub/rollups.ts), the oldest unsynced from the head of the index evaluations_unsynced.
+ */
 export function syncSummary(db: Db) {
-  const counts = Object.fromEntries((db.prepare(`SELECT sync_state AS s, COUNT(*) AS n FROM evaluations GROUP BY sync_state`).all() as { s: string; n: number }[]).map((r) => [r.s, r.n]));
-  const oldest = db
-    .prepare(`SELECT MIN(t) AS t FROM (SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state = 'pending' UNION ALL SELECT MIN(received_at) FROM evaluations WHERE sync_state = 'sent')`)
-    .get() as { t: string | null };
+  const counts = Object.fromEntries((stmt(db, `SELECT state AS s, n FROM sync_counts`).all() as { s: string; n: number }[]).map((r) => [r.s, r.n]));
+  const oldest = stmt(
+    db,
+    `SELECT MIN(t) AS t FROM (SELECT MIN(received_at) AS t FROM evaluations WHERE sync_state = 'pending' UNION ALL SELECT MIN(received_at) FROM evaluations WHERE sync_state = 'sent')`,
+  ).get() as { t: string | null };
   return {
     pending: counts['pending'] ?? 0,
     sent: counts['sent'] ?? 0,
@@ -354,4 +345,10 @@ export function syncSummary(db: Db) {
     local: counts['local'] ?? 0,
     oldestUnsyncedAt: oldest.t,
   };
+}
+
+/** `syncSummary` by counting the rows (a scan): the reference the counters answer like. */
+export function syncSummaryFromRows(db: Db) {
+  const counts = Object.fromEntries((db.prepare(`SELECT sync_state AS s, COUNT(*) AS n FROM evaluations GROUP BY sync_state`).all() as { s: string; n: number }[]).map((r) => [r.s, r.n]));
+  return { ...syncSummary(db), pending: counts['pending'] ?? 0, sent: counts['sent'] ?? 0, confirmed: counts['confirmed'] ?? 0, rejected: counts['rejected'] ?? 0, local: counts['local'] ?? 0 };
 }

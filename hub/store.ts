@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { StoreError } from '../protocol/index.js';
 import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { ROLLUP_MIGRATION } from './rollups.js';
 
 export { StoreError };
 
@@ -264,6 +265,8 @@ const MIGRATIONS: string[] = [
   `
   ALTER TABLE evaluations ADD COLUMN outbox_json TEXT;
   `,
+  // 12: statistics rollups per day and month and counts per sync state, kept by triggers (hub/rollups.ts)
+  ROLLUP_MIGRATION,
 ];
 
 export type Db = Database.Database;
