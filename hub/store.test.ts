@@ -47,3 +47,25 @@ describe('store migrations, several openers at once', () => {
     expect(answers).toEqual(openers.map(() => `version ${version}`));
   });
 });
+
+describe('store group commit', () => {
+  it('commits the writes of one turn together; a write that throws rolls back alone, nested transactions included', async () => {
+    const store = new Store({ dataDir: tempDir(cleanups, 'group') });
+    cleanups.push(() => store.close());
+    const put = (id: string) => (db: Parameters<Parameters<Store['submit']>[0]>[0]) => db.prepare(`INSERT INTO audit (at, actor, action, detail) VALUES ('2026-01-01T00:00:00.000Z', 'test', ?, '')`).run(id);
+    const before = store.commits.transactions;
+    const results = await Promise.allSettled([
+      store.submit(put('first')),
+      store.submit((db) => {
+        put('second')(db);
+        db.transaction(() => put('second, nested')(db))();
+        throw new Error('second fails after writing');
+      }),
+      store.submit((db) => db.transaction(() => put('third, nested')(db))()),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((results[1] as PromiseRejectedResult).reason.message).toBe('second fails after writing');
+    expect(store.commits.transactions - before).toBe(1);
+    expect(store.read((db) => db.prepare(`SELECT action FROM audit WHERE actor = 'test' ORDER BY id`).pluck().all())).toEqual(['first', 'third, nested']);
+  });
+});
