@@ -18,7 +18,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type HubConfig } from './config.js';
-import { exportEvaluations, syncSummary, type ExportFormat } from './evaluations.js';
+import { syncSummary } from './evaluations.js';
+import { EXPORT_FORMATS, writeExport } from './export.js';
 import { Hub, type LogEntry } from './hub.js';
 import { DEVICE_ID_RULE, isValidDeviceId } from '../protocol/index.js';
 import { pairDevice, readDevices, unpairDevice } from './registry.js';
@@ -207,10 +208,12 @@ async function cli(store: Store, config: HubConfig, command: string, args: strin
       return 0;
     }
     case 'export': {
-      const format = values.format as ExportFormat;
-      if (!['csv', 'json', 'gb39046'].includes(format)) throw new UsageError(`--format must be csv, json or gb39046, got ${values.format}`);
+      const format = EXPORT_FORMATS.find((f) => f === values.format);
+      if (!format) throw new UsageError(`--format must be csv, json or gb39046, got ${values.format}`);
       const hall = { hallId: config.hallId, areaCode: config.areaCode, deptCode: config.deptCode };
-      process.stdout.write(store.read((db) => exportEvaluations(db, hall, { format, from: iso(values.from, 'from', '1970-01-01T00:00:00.000Z'), to: iso(values.to, 'to', '9999-12-31T00:00:00.000Z') })));
+      // streamed page by page (hub/export.ts): a year's export is never held in memory
+      await writeExport(store, hall, { format, from: iso(values.from, 'from', '1970-01-01T00:00:00.000Z'), to: iso(values.to, 'to', '9999-12-31T00:00:00.000Z') }, process.stdout);
+      await new Promise<void>((resolve, reject) => process.stdout.write('', (error) => (error ? reject(error) : resolve())));
       return 0;
     }
     case 'audit': {

@@ -1,8 +1,9 @@
 /**
  * Evaluations and transactions in the store: committing one rating (deduplicated on `id`,
- * 一事一评 per `txnId`, misuse flagged), and the queries of the API, the CLI and the export.
+ * 一事一评 per `txnId`, misuse flagged), and the queries of the API and the CLI (the export is
+ * hub/export.ts).
  */
-import { NATIONAL_COLUMNS, isDissatisfied, toCsv, toNationalRow, type Evaluation, type ListedEvaluation, type StatGroup, type StatRow } from '../protocol/index.js';
+import { isDissatisfied, type Evaluation, type ListedEvaluation, type StatGroup, type StatRow } from '../protocol/index.js';
 import { outboxJson } from './outbox-json.js';
 import { countsFromRollups, countsFromRows, type KeyCounts, type RollupDim } from './rollups.js';
 import { stmt, type Db } from './store.js';
@@ -298,33 +299,6 @@ function statRows(counts: KeyCounts[], options: StatsOptions): StatRow[] {
   }
   for (const g of groups.values()) g.satisfactionRate = g.rated ? Number(((g.rated - g.dissatisfied) / g.rated).toFixed(4)) : null;
   return [...groups.values()].sort((a, b) => String(a.key).localeCompare(String(b.key)));
-}
-
-export type ExportFormat = 'csv' | 'json' | 'gb39046';
-
-/** Accepted evaluations in a range, for the CLI and API export (PROTOCOL 4.2). */
-export function exportEvaluations(db: Db, hall: HallIdentity, options: { from: string; to: string; format: ExportFormat }): string {
-  // a superseded level 0 is kept for audit, never exported (PROTOCOL 1.3)
-  const rows = (db.prepare(`SELECT * FROM evaluations WHERE status = 'accepted' AND superseded_by IS NULL AND evaluated_at >= ? AND evaluated_at < ? ORDER BY evaluated_at, id`).all(options.from, options.to) as EvaluationRow[]).map((r) =>
-    rowToEvaluation(r, hall),
-  );
-  switch (options.format) {
-    case 'json':
-      return `${JSON.stringify(rows.map((e) => ({ ...e, contact: maskContact(e.contact) })), null, 2)}\n`;
-    case 'csv': {
-      const columns = ['id', 'channel', 'level', 'reasons', 'comment', 'txnId', 'matterCode', 'matterName', 'windowId', 'staffId', 'staffName', 'origin', 'evaluatedAt', 'receivedAt', 'deviceId', 'flags'] as const;
-      return toCsv(
-        columns,
-        rows.map((e) => Object.fromEntries(columns.map((c) => [c, Array.isArray(e[c]) ? (e[c] as string[]).join(';') : String(e[c] ?? '')])) as Record<(typeof columns)[number], string>),
-      );
-    }
-    case 'gb39046':
-      // PROTOCOL 4.2: misuse-flagged records stay out of the national export
-      return toCsv(NATIONAL_COLUMNS, rows.filter((e) => !e.flags.includes('misuse')).map(toNationalRow));
-    default:
-      options.format satisfies never;
-      return '';
-  }
 }
 
 /**

@@ -9,7 +9,8 @@ import { ManualClock } from '../simulators/manual-clock.js';
 import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
 import { evaluation } from '../tests/support/evaluation.js';
 import { parseConfig } from './config.js';
-import { commitEvaluation, exportEvaluations, recordService } from './evaluations.js';
+import { commitEvaluation, recordService } from './evaluations.js';
+import { exportText } from './export.js';
 import { Hall } from './hall.js';
 import { feedbackText, foldSteps, Handling, nextEscalationAt, nextSteps, refusal, type StepRecord } from './handling.js';
 import { Store } from './store.js';
@@ -275,7 +276,7 @@ describe('Handling on the store', () => {
     expect(await handling.reRate('TAB-01-7', { level: 5, reasons: [], comment: '', channel: 'phone', by: '王科长' })).toMatchObject({ ok: false, code: 'out-of-order', message: 'the citizen has rated a second time already: 评价次数 2 comes once' });
     expect(await step('TAB-01-7', 'resolved')).toMatchObject({ ok: false, code: 'out-of-order', message: /closed by the citizen's second rating/ });
     // the national export: the transaction twice, as 评价次数 1 and 2 (PROTOCOL 4.2)
-    const csv = store.read((db) => exportEvaluations(db, hallId, { format: 'gb39046', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z' }));
+    const csv = await exportText(store, hallId, { format: 'gb39046', from: '2026-01-01T00:00:00Z', to: '2027-01-01T00:00:00Z' });
     expect(csv.trim().split('\r\n').slice(1).map((line) => line.split(',').slice(0, 6))).toEqual([
       ['T-88', '政务大厅平板电脑', '', '20260925T100000', '1', '非常不满意'],
       ['T-88', '电话', '', '20260925T110000', '2', '满意'],

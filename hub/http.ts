@@ -5,10 +5,11 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Writable } from 'node:stream';
 import { z } from 'zod';
 import { DEVICE_ID_RULE, DUTY_NAMES, MOBILE_PHONE, HANDLING_STEPS, describeIssue, isValidDeviceId, utf8Bytes, SERVICE_EVENT_NAMES, STAT_GROUP_NAMES, isTopicSegment, type DeviceKind, type StatGroup } from '../protocol/index.js';
 import { deviceSettingsSchema } from '../protocol/schemas.js';
-import type { ExportFormat } from './evaluations.js';
+import { EXPORT_FORMATS, type ExportFormat } from './export.js';
 import type { HandlingOutcome, ReRatingOutcome } from './handling.js';
 import type { Logger } from './log.js';
 import type { Registry, StaffOnDuty } from './registry.js';
@@ -163,6 +164,23 @@ function send(res: ServerResponse, status: number, body: unknown, contentType = 
   res.end(text);
 }
 
+/**
+ * A streamed answer: the headers now, the body chunked as the stream writes it. A failure once
+ * the headers are out cannot become an error answer: it is logged and the connection cut, so
+ * the client sees a broken transfer, never a short file that looks whole.
+ */
+async function sendStream(res: ServerResponse, status: number, answer: { stream: (out: Writable) => Promise<unknown>; contentType: string }, log: Logger, path: string): Promise<void> {
+  res.writeHead(status, { 'content-type': answer.contentType, 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' });
+  try {
+    await answer.stream(res);
+    res.end();
+  } catch (error) {
+    const gone = (error as { code?: unknown }).code === 'aborted';
+    log({ level: gone ? 'info' : 'error', msg: gone ? 'streamed answer stopped: the client went away' : 'streamed answer failed part way: connection cut', path, error: (error as Error).message });
+    res.destroy();
+  }
+}
+
 /** PROTOCOL 5 [r2] roles. */
 export const ROLES = ['queue', 'handler', 'manager', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -187,7 +205,11 @@ export interface RouteContext {
   /** Undefined on routes open to anyone. */
   person: Person | undefined;
 }
-export type Handler = (ctx: RouteContext) => Promise<{ status?: number; body: unknown; contentType?: string; headers?: Record<string, string> }>;
+/** A route's answer: a body sent whole, or a stream written as it comes (an export). */
+export type Answer =
+  | { status?: number; body: unknown; contentType?: string; headers?: Record<string, string> }
+  | { status?: number; stream: (out: Writable) => Promise<unknown>; contentType: string; headers?: Record<string, string> };
+export type Handler = (ctx: RouteContext) => Promise<Answer>;
 export interface Route {
   method: string;
   pattern: RegExp;
@@ -340,10 +362,11 @@ export function createApi(hub: HubApi, options: ApiOptions) {
       who: MANAGERS,
       handler: async ({ url }) => {
         const format = (url.searchParams.get('format') ?? 'csv') as ExportFormat;
-        if (!['csv', 'json', 'gb39046'].includes(format)) throw new HttpError(400, 'invalid-field', `format: expected csv, json or gb39046, got ${JSON.stringify(format)}`);
+        if (!EXPORT_FORMATS.includes(format)) throw new HttpError(400, 'invalid-field', `format: expected csv, json or gb39046, got ${JSON.stringify(format)}`);
         const from = isoParam(url, 'from', '1970-01-01T00:00:00.000Z');
         const to = isoParam(url, 'to', '9999-12-31T00:00:00.000Z');
-        return { body: hub.views.export({ format, from, to }), contentType: format === 'json' ? 'application/json; charset=utf-8' : 'text/csv; charset=utf-8' };
+        // streamed: a year's export never sits in memory (hub/export.ts)
+        return { stream: (out) => hub.views.export({ format, from, to }, out), contentType: format === 'json' ? 'application/json; charset=utf-8' : 'text/csv; charset=utf-8' };
       },
     },
     { method: 'GET', pattern: /^\/api\/audit$/, who: ADMINS, handler: async () => ({ body: { audit: hub.views.audit(200) } }) },
@@ -426,7 +449,8 @@ export function createApi(hub: HubApi, options: ApiOptions) {
       const params = route.pattern.exec(url.pathname)!.slice(1);
       const out = await route.handler({ req, url, params, person });
       for (const [k, v] of Object.entries(out.headers ?? {})) res.setHeader(k, v);
-      send(res, out.status ?? 200, out.body, out.contentType);
+      if ('stream' in out) await sendStream(res, out.status ?? 200, out, hub.log, url.pathname);
+      else send(res, out.status ?? 200, out.body, out.contentType);
     } catch (error) {
       if (error instanceof HttpError) {
         if (error.status === 429) res.setHeader('retry-after', /in (\d+) s/.exec(error.message)?.[1] ?? '60');

@@ -3,7 +3,9 @@
  * summary, the 差评 list, suggestions, audit, evaluations, statistics and the export. Reads
  * only; every write goes through ingest, the registry, the hall or the handling steps.
  */
-import { exportEvaluations, listEvaluations, maskContact, rowToEvaluation, stats, syncSummary, type EvaluationRow, type ExportFormat, type HallIdentity } from './evaluations.js';
+import type { Writable } from 'node:stream';
+import { listEvaluations, maskContact, rowToEvaluation, stats, syncSummary, type EvaluationRow, type HallIdentity } from './evaluations.js';
+import { writeExport, type ExportRange } from './export.js';
 import type { AuditRow, DeviceListItem, DissatisfiedItem, HallInfo, Health, ListedEvaluation, SmsStatus, StatGroup, StatRow, Suggestion, SyncSummary } from '../protocol/index.js';
 import type { Clock } from './clock.js';
 import type { Hall } from './hall.js';
@@ -169,8 +171,9 @@ export class Views {
     return this.deps.store.read((db) => stats(db, { ...options, departments: { hall: this.deps.identity.deptCode } }));
   }
 
-  export(options: { format: ExportFormat; from: string; to: string }): string {
-    return this.deps.store.read((db) => exportEvaluations(db, this.deps.identity, options));
+  /** Streams the export of a range to `sink` (hub/export.ts); resolves with the records written. */
+  export(range: ExportRange, sink: Writable): Promise<number> {
+    return writeExport(this.deps.store, this.deps.identity, range, sink);
   }
 
   audit(limit: number): AuditRow[] {
