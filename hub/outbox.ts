@@ -56,9 +56,9 @@ export class Outbox {
     return page;
   }
 
-  /** PUBACKed alerts, marked in one commit. */
+  /** PUBACKed alerts, marked in one light write (lost in a power cut, they are alerted again). */
   markAlerted(ids: readonly string[], at: string): Promise<void> {
-    return this.store.submit((db) => {
+    return this.light((db) => {
       const mark = stmt(db, `UPDATE evaluations SET alerted_at = ? WHERE id = ? AND alerted_at = 'publishing'`);
       for (const id of ids) mark.run(at, id);
     });
@@ -151,23 +151,36 @@ export class Outbox {
   }
 
   /**
-   * A write whose loss in a power cut loses nothing (claims): committed without an fsync of
-   * its own. The WAL keeps commits in order, so the next durable commit makes it durable too.
+   * A write whose loss in a power cut loses nothing (claims, PUBACKs, receipts: the sync's own
+   * progress, done again after a loss): one transaction now, without an fsync of its own. The
+   * WAL keeps commits in order, so the next durable commit (a rating's) makes it durable too.
    */
-  private lightWrite(write: (db: Db) => void): void {
+  private lightWrite<T>(write: (db: Db) => T): T {
     const db = this.store.db;
     const mode = db.pragma('synchronous', { simple: true }) as number;
     db.pragma('synchronous = NORMAL');
     try {
-      this.store.writeNow(write);
+      return this.store.writeNow(write);
     } finally {
       db.pragma(`synchronous = ${mode}`);
     }
   }
 
-  /** The batch was PUBACKed: its evaluations are `sent`. */
+  /** `lightWrite` for a caller that awaits: a write that fails rejects. */
+  private light<T>(write: (db: Db) => T): Promise<T> {
+    try {
+      return Promise.resolve(this.lightWrite(write));
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+  }
+
+  /**
+   * The batch was PUBACKed: its evaluations are `sent`. A light write: lost in a power cut, the
+   * rows are pending again and go out again (the platform deduplicates on `id`).
+   */
   markBatchSent(batchId: string, at: string): Promise<void> {
-    return this.store.submit((db) => {
+    return this.light((db) => {
       stmt(db, `UPDATE evaluations SET sync_state = 'sent', sent_at = ? WHERE batch_id = ? AND sync_state = 'pending'`).run(at, batchId);
     });
   }
@@ -175,21 +188,23 @@ export class Outbox {
   /**
    * Applies a receipt: listed ids confirmed or rejected with the platform's reason, evaluations
    * and [r2] handling steps (an id of the shape `{evaluationId}#{n}`). Resolves with how many
-   * of each were confirmed.
+   * of each were confirmed. A light write: lost in a power cut, the rows are `sent` again and
+   * go out again after the republish timeout, and the platform's next receipt confirms them.
    */
   applyReceipt(receipt: Receipt, at: string): Promise<{ evaluations: number; steps: number }> {
-    // one statement for each list, whatever its length: SQLite walks the ids (json_each)
+    // one statement for each list, whatever its length: SQLite walks the ids (json_each) through
+    // the primary key; `+sync_state` keeps it off the sync_state index (a scan of the backlog)
     const accepted = JSON.stringify(receipt.accepted);
     const acceptedSteps = receipt.accepted.filter((id) => STEP_ID.test(id));
-    return this.store.submit((db) => {
+    return this.light((db) => {
       const evaluations = stmt(
         db,
         `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL, outbox_json = NULL
-         WHERE id IN (SELECT value FROM json_each(?)) AND sync_state IN ('pending', 'sent')`,
+         WHERE id IN (SELECT value FROM json_each(?)) AND +sync_state IN ('pending', 'sent')`,
       ).run(at, accepted).changes;
       let steps = 0;
       if (acceptedSteps.length > 0) {
-        steps = stmt(db, `UPDATE handling SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE step_id IN (SELECT value FROM json_each(?)) AND sync_state IN ('pending', 'sent')`).run(
+        steps = stmt(db, `UPDATE handling SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE step_id IN (SELECT value FROM json_each(?)) AND +sync_state IN ('pending', 'sent')`).run(
           at,
           JSON.stringify(acceptedSteps),
         ).changes;
