@@ -10,6 +10,7 @@ import { pressToAck } from './bench/press-to-ack.js';
 import { pressToEval } from './bench/press-to-eval.js';
 import { idleRss } from './bench/idle-rss.js';
 import { sms } from './bench/sms.js';
+import { statsBench } from './bench/stats.js';
 import { tablet } from './bench/tablet.js';
 
 const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
@@ -20,6 +21,7 @@ const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   'press-to-ack': () => pressToAck(),
   backlog: () => backlog(),
   sms: () => sms(),
+  stats: () => statsBench(),
   tablet: () => tablet(),
 };
 

@@ -1,12 +1,16 @@
 /**
  * Guarantee 1 and 3 (DESIGN): kill -9 of the hub process right after ACKs, many times over.
  * The device side behaves as the firmware does: it keeps everything not ACKed and resends it
- * after the hub comes back. At the end every ACKed id is in the store exactly once.
+ * after the hub comes back. At the end every ACKed id is in the store exactly once, and the
+ * statistics rollups and sync counters (kept by triggers in each commit) match a recount of the
+ * rows: no kill left a rating counted without its row or a row without its count.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { AckStatus } from '../protocol/index.js';
+import { stats, statsFromRows, syncSummary, syncSummaryFromRows } from '../hub/evaluations.js';
+import { rollupDrift } from '../hub/rollups.js';
 import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 import { ptyPair } from './support/processes.js';
 import { DevicePeer, startHub } from './support/hub.js';
@@ -69,11 +73,20 @@ describe('hub killed with SIGKILL right after ACKs', () => {
     // Everything the device was told is stored must be stored, once.
     const db = new Database(join(d, 'data', 'hub.sqlite'), { readonly: true });
     const rows = db.prepare(`SELECT id FROM evaluations WHERE device_id = 'HCP5-CRASH'`).all() as { id: string }[];
+    const drift = rollupDrift(db);
+    const all = { from: '2000-01-01T00:00:00.000Z', to: '2100-01-01T00:00:00.000Z', by: 'window' as const, includeMisuse: true };
+    const [counted, recounted] = [stats(db, all), statsFromRows(db, all)];
+    const [summary, recount] = [syncSummary(db), syncSummaryFromRows(db)];
     db.close();
     const stored = rows.map((r) => Number(r.id.split('-').pop()));
     expect(acked.size).toBeGreaterThanOrEqual(ITERATIONS * 3);
     expect(killsWithUnacked, 'the kills must land while evaluations are in flight').toBeGreaterThan(ITERATIONS / 2);
     for (const counter of acked) expect(stored, `counter ${counter} was ACKed`).toContain(counter);
     expect(new Set(stored).size).toBe(stored.length);
+    // the rollups moved with the rows in every commit the kills let through, and with none other
+    expect(drift).toEqual([]);
+    expect(counted[0]?.rated).toBe(stored.length);
+    expect(counted).toEqual(recounted);
+    expect(summary).toEqual(recount);
   }, 120_000); // fifteen hub starts under tsx: about 2 s each on a quiet machine, several on a loaded one
 });
