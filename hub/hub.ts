@@ -21,6 +21,7 @@ import { Links } from './links.js';
 import { Sms } from './sms.js';
 import { Users } from './users.js';
 import { PublicBoard } from './public.js';
+import { Retention } from './retention.js';
 import { Reports } from './reports.js';
 import { PhoneFollowUp } from './phone.js';
 import { hubBaseUrl, QrChannel } from './qr.js';
@@ -31,7 +32,7 @@ import { servePage } from './pages.js';
 import { machinePorts, type PortOpener } from './ports.js';
 import { pairDevice, Registry, unpairDevice, type StaffOnDuty } from './registry.js';
 import { audit, lockDataDir, Store } from './store.js';
-import { PlatformSync, type SyncOptions } from './sync.js';
+import type { PlatformSync, SyncOptions } from './sync.js'; // loaded in start(), only with a platform: mqtt.js is ~8 MiB
 import { HUB_VERSION, Views } from './views.js';
 
 export { HUB_VERSION } from './views.js';
@@ -97,6 +98,8 @@ export class Hub implements HubApi {
   private readonly qr: QrChannel;
   private readonly phone: PhoneFollowUp;
   private readonly timers: Timers;
+  /** Forgets what is past `storage.retentionDays`, in small transactions (hub/retention.ts). */
+  readonly retention: Retention;
   private dataVersion = 0;
   private readonly lock: { release(): void };
   private readonly syncTiming: HubOptions['syncTiming'];
@@ -110,6 +113,7 @@ export class Hub implements HubApi {
     this.identity = { hallId: config.hallId, areaCode: config.areaCode, deptCode: config.deptCode };
     this.lock = lockDataDir(config.dataDir); // two hubs on one data directory would each believe they own it
     this.store = new Store({ dataDir: config.dataDir });
+    this.retention = new Retention({ store: this.store, clock, log }, { retentionDays: config.storage.retentionDays });
     const registry = (this.registry = new Registry(this.store, config, clock));
     this.hall = new Hall({ store: this.store, config, clock, setWindows: (w) => registry.setWindows(w), publishPublicConfig: (c) => this.broker?.publish(hallTopics.publicConfig(config.hallId), c, true) });
     this.handling = new Handling({
@@ -283,6 +287,7 @@ export class Hub implements HubApi {
     }
     this.handling.start(); // on the hall's calendar: a deadline passed while the hub was down is escalated now
     if (config.platform.url) {
+      const { PlatformSync } = await import('./sync.js');
       this.platform = new PlatformSync(new Outbox(this.store, this.identity, (e) => this.handling.deadlineOf(e)), {
         hall: this.identity,
         url: config.platform.url,
@@ -314,6 +319,7 @@ export class Hub implements HubApi {
 
   async stop(): Promise<void> {
     this.timers.clearAll();
+    this.retention.stop();
     this.handling.stop();
     await this.sms?.stop();
     await this.platform?.stop();
@@ -437,23 +443,12 @@ export class Hub implements HubApi {
   }
 
   /**
-   * Retention: confirmed evaluations past `storage.retentionDays` (never anything unsynced), and
-   * what else the hub keeps about people and devices past it (rejected payloads, suggestions,
-   * device events); evaluators that said HELLO but were never paired, after a day unseen.
+   * Retention (hub/retention.ts: what is kept and why), in batches that let ratings commit
+   * between them; evaluators that said HELLO but were never paired, after a day unseen.
    */
   private prune(): void {
     const now = this.clock.now();
-    const cutoff = new Date(now - this.config.storage.retentionDays * 86_400_000).toISOString();
-    void this.store
-      .submit((db) => {
-        const evaluations = db.prepare(`DELETE FROM evaluations WHERE sync_state = 'confirmed' AND confirmed_at < ?`).run(cutoff).changes;
-        db.prepare('DELETE FROM rejections WHERE last_at < ?').run(cutoff);
-        db.prepare('DELETE FROM suggestions WHERE at < ?').run(cutoff);
-        db.prepare('DELETE FROM device_events WHERE at < ?').run(cutoff);
-        return evaluations;
-      })
-      .then((n) => n > 0 && this.log({ level: 'info', msg: 'pruned confirmed evaluations past retention', count: n }))
-      .catch(() => {});
+    void this.retention.run();
     void this.registry
       .expirePending(new Date(now - 86_400_000).toISOString())
       .then((n) => n > 0 && this.log({ level: 'info', msg: 'forgot pending devices unseen for a day', count: n }))
