@@ -5,11 +5,13 @@
  * tsx, no sources — and loads the three pages in Chromium.
  */
 import { spawn } from 'node:child_process';
-import { cpSync, existsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { sharedBrowser } from './support/browser.js';
+import { getBytes } from './support/http-get.js';
 import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 import { ROOT, waitFor } from './support/processes.js';
 
@@ -61,6 +63,20 @@ describe('the built hub', () => {
       expect((await fetch(`${base}${path}`)).status, path).toBe(200);
     }
     expect((await fetch(`${base}/assets/nothing.js`)).status).toBe(404);
+    // the tablet's page and assets as the build compressed them (issue 15 goal 8), identity bytes to a client that accepts none
+    for (const [path, file] of [['/tablet', 'tablet.html'], ['/assets/tablet.js', 'assets/tablet.js'], ['/assets/tablet-qr.js', 'assets/tablet-qr.js'], ['/assets/tablet.css', 'tablet.css'], ['/vendor/mqtt.min.js', 'vendor/mqtt.min.js']]) {
+      const built = join(app, 'dist/kiosk-ui/pages', file!);
+      const br = await getBytes(`${base}${path}`, { 'accept-encoding': 'gzip, deflate, br' });
+      expect([br.headers['content-encoding'], br.headers['vary']], path).toEqual(['br', 'Accept-Encoding']);
+      expect(br.body.equals(readFileSync(`${built}.br`)), `${path}: the build's brotli file`).toBe(true);
+      const gzip = await getBytes(`${base}${path}`, { 'accept-encoding': 'gzip' });
+      expect(gzip.headers['content-encoding'], path).toBe('gzip');
+      expect(gunzipSync(gzip.body).equals(readFileSync(built)), `${path}: gzip of the built file`).toBe(true);
+      const plain = await getBytes(`${base}${path}`);
+      expect(plain.headers['content-encoding'], path).toBeUndefined();
+      expect(plain.body.equals(readFileSync(built)), `${path}: the built file's bytes`).toBe(true);
+      expect((await getBytes(`${base}${path}`, { 'accept-encoding': 'br', 'if-none-match': br.headers['etag'] as string })).status, `${path}: revalidated`).toBe(304);
+    }
 
     const page = await browser().newPage();
     cleanups.push(() => page.close());

@@ -17,7 +17,6 @@ import {
   type TabletSession,
   type TabletSuggestion,
 } from '../../protocol/index.js';
-import QRCode from 'qrcode';
 import { setLang, t, translate, type Key, type Lang } from './i18n.js';
 
 interface MqttClient {
@@ -29,6 +28,27 @@ interface MqttClient {
   publish(topic: string, payload: string, opts: { qos: 1 }, cb?: (e?: Error) => void): void;
 }
 declare const mqtt: { connect(url: string, opts: Record<string, unknown>): MqttClient };
+
+/**
+ * mqtt.js's browser build (334 KB, most of the page) is loaded once the five choices are on
+ * screen, not before: a cheap tablet shows them without parsing it first (issue 15 goal 8). A
+ * citizen who rates before it connects is in the outbox, sent on connect like after an outage.
+ */
+let mqttLoaded: Promise<void> | undefined;
+function loadMqtt(): Promise<void> {
+  mqttLoaded ??= new Promise<void>((resolve, reject) => {
+    const script = document.createElement('script');
+    script.src = '/vendor/mqtt.min.js';
+    script.onload = () => resolve();
+    script.onerror = () => {
+      script.remove();
+      mqttLoaded = undefined; // the next attempt loads it again
+      reject(new Error('mqtt.js did not load'));
+    };
+    document.head.append(script);
+  });
+  return mqttLoaded;
+}
 
 /**
  * The transaction the hub offers for evaluation (PROTOCOL 2 `session`); `{}` offers none. A hub
@@ -128,7 +148,10 @@ async function openQr(): Promise<void> {
   if (!url) return;
   const dialog = $('qr-dialog') as HTMLDialogElement;
   const box = $('qr-code');
-  box.innerHTML = await QRCode.toString(url, { type: 'svg', margin: 2, errorCorrectionLevel: 'M' });
+  // the QR code library only when a citizen asks for the code: the first screen does not need it
+  const { qrSvg } = await import('./tablet-qr.js');
+  if (rateUrl() !== url) return; // the transaction went while it loaded
+  box.innerHTML = await qrSvg(url);
   const svg = box.querySelector('svg');
   svg?.setAttribute('role', 'img');
   svg?.setAttribute('aria-label', t('qrTitle'));
@@ -292,7 +315,8 @@ function idle(): void {
 // ---- the hub ----
 async function connect(): Promise<void> {
   const creds = state.creds!;
-  const health = (await (await fetch('/api/health')).json()) as Health;
+  const [response] = await Promise.all([fetch('/api/health'), loadMqtt()]);
+  const health = (await response.json()) as Health;
   state.hallId = health.hallId;
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/mqtt`;
   const client = mqtt.connect(url, { username: creds.id, password: creds.token, clientId: `tablet-${creds.id}-${Math.random().toString(16).slice(2, 8)}`, protocolVersion: 4, reconnectPeriod: 2000, clean: true });
