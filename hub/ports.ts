@@ -20,7 +20,9 @@ export interface PortOpener {
 /** The real ports of this machine. */
 export function machinePorts(config: HubConfig): PortOpener {
   return {
-    serial: (path, baudRate) => new SerialTransport(path, () => new SerialPort({ path, baudRate, autoOpen: false })),
+    // A 4 KiB read pool per port, not serialport's 64 KiB: frames are under 300 bytes and a
+    // port carries at most 11.5 KB/s; 64 evaluators' 64 KiB pools were 4 MiB of the idle hub.
+    serial: (path, baudRate) => new SerialTransport(path, () => new SerialPort({ path, baudRate, autoOpen: false, highWaterMark: 4096 })),
     discoverSerial: () => discoverSerial(config),
     discoverHid: () => discoverHid(config),
   };
