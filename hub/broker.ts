@@ -13,6 +13,13 @@ import type { Logger } from './log.js';
 import { requestUrl } from './http.js';
 import { PayloadError, withoutPhoneNumbers, dashboardMaySubscribe, hallTopics, parseHallTopic, tabletMayPublish, tabletMaySubscribe, type TabletAck, type TabletEvaluation } from '../protocol/index.js';
 import { parseJson } from '../protocol/schemas.js';
+import { createRequire } from 'node:module';
+
+// aedes's packet encoder (mqtt-packet) builds a Buffer for every one of the 65,536 two-byte
+// numbers on its first packet: 6 MiB of the idle hub's heap, to save writing two bytes. Off,
+// as mqtt-packet offers; the copy aedes itself loads (the platform sync's mqtt.js shares it).
+const fromAedes = createRequire(createRequire(import.meta.url).resolve('aedes'));
+(fromAedes('mqtt-packet') as { writeToStream: { cacheNumbers: boolean } }).writeToStream.cacheNumbers = false;
 
 export interface BrokerDeps {
   hallId: string;
