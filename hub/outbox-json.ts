@@ -63,3 +63,20 @@ export function outboxItem(id: string, hall: string, json: string): string {
 export function batchPayload(batchId: string, hallId: string, sentAt: string, items: readonly string[]): string {
   return `{"batchId":${JSON.stringify(batchId)},"hallId":${JSON.stringify(hallId)},"sentAt":${JSON.stringify(sentAt)},"items":[${items.join(',')}]}`;
 }
+
+/**
+ * `batchPayload`'s bytes written into `into`, a view of it; undefined if they might not fit.
+ * The sync reuses a few buffers so that a catch-up does not leave a 256 KiB string and buffer
+ * per batch for the old generation's collector (the hub's RSS grew by them).
+ */
+export function batchPayloadInto(into: Buffer, batchId: string, hallId: string, sentAt: string, items: readonly string[]): Buffer | undefined {
+  let at = into.write(`{"batchId":${JSON.stringify(batchId)},"hallId":${JSON.stringify(hallId)},"sentAt":${JSON.stringify(sentAt)},"items":[`);
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]!;
+    if (into.length - at < item.length * 3 + 3) return undefined; // UTF-8 takes at most 3 bytes a UTF-16 unit
+    if (i > 0) into[at++] = 0x2c; // ,
+    at += into.write(item, at);
+  }
+  at += into.write(']}', at);
+  return into.subarray(0, at);
+}

@@ -4,7 +4,7 @@ import { cleanupsAfterEach, tempDir } from '../tests/support/cleanup.js';
 import { evaluation } from '../tests/support/evaluation.js';
 import { MAX_BATCH_BYTES } from '../protocol/index.js';
 import { commitEvaluation, rowToEvaluation, type EvaluationRow } from './evaluations.js';
-import { batchPayload } from './outbox-json.js';
+import { batchPayload, batchPayloadInto } from './outbox-json.js';
 import { Outbox } from './outbox.js';
 import { Store } from './store.js';
 
@@ -56,6 +56,9 @@ describe('outbox', () => {
     expect(batchPayload('B1', other.hallId, '2026-11-27T03:00:00.000Z', items)).toBe(
       JSON.stringify({ batchId: 'B1', hallId: other.hallId, sentAt: '2026-11-27T03:00:00.000Z', items: rows.map((row) => rowToEvaluation(row, other)) }),
     );
+    // the same bytes written into a reused buffer, and none when they might not fit
+    expect(batchPayloadInto(Buffer.alloc(64 * 1024, 0x20), 'B1', other.hallId, '2026-11-27T03:00:00.000Z', items)?.toString()).toBe(batchPayload('B1', other.hallId, '2026-11-27T03:00:00.000Z', items));
+    expect(batchPayloadInto(Buffer.alloc(600), 'B1', other.hallId, '2026-11-27T03:00:00.000Z', items)).toBeUndefined();
   });
 
   it('cuts a batch at 256 KiB, and the next page starts with the first item left out', () => {

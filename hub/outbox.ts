@@ -2,8 +2,11 @@
  * The platform outbox (PROTOCOL 3): every SQL statement of the sync, and nothing else. The
  * outbox is the evaluations table itself, read in pages through partial indexes, so memory
  * stays flat however long the hall was offline. An evaluation is `pending` until its batch
- * is PUBACKed (`sent`) and `confirmed` when a receipt lists it; a claim (`batch_id`, or
- * `alerted_at = 'publishing'`) marks what is handed to the MQTT client and not yet PUBACKed.
+ * is PUBACKed (`sent`) and `confirmed` when a receipt lists it. A claim marks what is handed
+ * to the MQTT client and not yet PUBACKed: for evaluations, in memory (at most the batches in
+ * flight: a claim dies with its connection or process, and writing one was a third of the
+ * catch-up's writes); for alerts and handling steps, in the row (`alerted_at = 'publishing'`,
+ * `batch_id`).
  * [r2] 差评 handling steps go the same way from the handling table, confirmed by their `stepId`.
  */
 import { MAX_BATCH_BYTES, STEP_ID, type Alert, type Evaluation, type HandlingStep, type Receipt } from '../protocol/index.js';
@@ -31,9 +34,16 @@ export class Outbox {
     private readonly deadline: AlertDeadline = PLAIN_DEADLINE,
   ) {}
 
+  /** Evaluations handed to the client and not yet PUBACKed: rowids by batch, and all of them. */
+  private readonly claims = new Map<string, number[]>();
+  private readonly claimed = new Set<number>();
+
   /** Claims of a connection that is gone (or of a hub that stopped): back to the outbox. */
   releaseClaims(): void {
+    this.claims.clear();
+    this.claimed.clear();
     this.store.writeNow((db) => {
+      // evaluations claimed in the row by a hub before migration 11
       db.prepare(`UPDATE evaluations INDEXED BY evaluations_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
       db.prepare(`UPDATE evaluations INDEXED BY evaluations_alerts_publishing SET alerted_at = NULL WHERE alerted_at = 'publishing'`).run();
       db.prepare(`UPDATE handling INDEXED BY handling_in_flight SET batch_id = NULL WHERE sync_state = 'pending' AND batch_id IS NOT NULL`).run();
@@ -127,26 +137,26 @@ export class Outbox {
     let bytes = 80 + batchId.length + this.hall.hallId.length;
     const items: string[] = [];
     const rowids: number[] = [];
-    const rows = this.store.read((db) =>
-      stmt(db, `SELECT rowid, id, outbox_json FROM evaluations INDEXED BY evaluations_outbox WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY dissatisfied DESC, received_at LIMIT ?`)
-        .raw(true)
-        .all(maxItems),
-    ) as [number, string, string | null][];
-    for (const [rowid, id, json] of rows) {
-      const item = outboxItem(id, hall, json ?? this.store.read((db) => rowJson(stmt(db, 'SELECT * FROM evaluations WHERE rowid = ?').get(rowid) as EvaluationRow)));
-      const size = Buffer.byteLength(item) + 1;
-      if (items.length > 0 && bytes + size > MAX_BATCH_BYTES) break;
-      bytes += size;
-      items.push(item);
-      rowids.push(rowid);
-    }
-    if (items.length === 0) return items;
-    // A claim lost in a crash is harmless (the row is still pending, and claims are released
-    // at start): it is written without waiting for the disk.
-    this.lightWrite((db) => {
-      const claim = stmt(db, 'UPDATE evaluations SET batch_id = ? WHERE rowid = ?');
-      for (const rowid of rowids) claim.run(batchId, rowid);
+    this.store.read((db) => {
+      // the page's rowids from the index alone, past the ones in flight (still pending, first in order)
+      const page = stmt(db, `SELECT rowid FROM evaluations INDEXED BY evaluations_outbox WHERE sync_state = 'pending' AND batch_id IS NULL ORDER BY dissatisfied DESC, received_at LIMIT ?`)
+        .pluck(true)
+        .all(maxItems + this.claimed.size) as number[];
+      const row = stmt(db, 'SELECT id, outbox_json FROM evaluations WHERE rowid = ?').raw(true);
+      for (const rowid of page) {
+        if (this.claimed.has(rowid)) continue;
+        const [id, json] = row.get(rowid) as [string, string | null];
+        const item = outboxItem(id, hall, json ?? rowJson(stmt(db, 'SELECT * FROM evaluations WHERE rowid = ?').get(rowid) as EvaluationRow));
+        const size = Buffer.byteLength(item) + 1;
+        if (items.length === maxItems || (items.length > 0 && bytes + size > MAX_BATCH_BYTES)) break;
+        bytes += size;
+        items.push(item);
+        rowids.push(rowid);
+      }
     });
+    if (items.length === 0) return items;
+    this.claims.set(batchId, rowids);
+    for (const rowid of rowids) this.claimed.add(rowid);
     return items;
   }
 
@@ -180,8 +190,16 @@ export class Outbox {
    * rows are pending again and go out again (the platform deduplicates on `id`).
    */
   markBatchSent(batchId: string, at: string): Promise<void> {
+    const rowids = this.claims.get(batchId);
+    if (!rowids) return Promise.resolve(); // its connection is gone: released
+    this.claims.delete(batchId);
+    for (const rowid of rowids) this.claimed.delete(rowid);
     return this.light((db) => {
-      stmt(db, `UPDATE evaluations SET sync_state = 'sent', sent_at = ? WHERE batch_id = ? AND sync_state = 'pending'`).run(at, batchId);
+      stmt(db, `UPDATE evaluations SET sync_state = 'sent', sent_at = ?, batch_id = ? WHERE rowid IN (SELECT value FROM json_each(?)) AND +sync_state = 'pending'`).run(
+        at,
+        batchId,
+        JSON.stringify(rowids),
+      );
     });
   }
 

@@ -18,7 +18,10 @@ import { isoNow, systemClock, Timers, type Clock, type TimerHandle } from './clo
 import type { HallIdentity } from './evaluations.js';
 import type { Logger, LogLevel } from './log.js';
 import type { Outbox } from './outbox.js';
-import { batchPayload } from './outbox-json.js';
+import { batchPayload, batchPayloadInto } from './outbox-json.js';
+
+/** A batch payload buffer: PROTOCOL 3's 256 KiB and room for the one item that may pass it. */
+const PAYLOAD_BUFFER_BYTES = 288 * 1024;
 
 export interface SyncOptions {
   hall: HallIdentity;
@@ -116,6 +119,8 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
   private readonly startedAt: string;
   private lastStatus = '';
   private readonly lastDevice = new Map<string, string>();
+  /** Batch payload buffers free for the next batch (at most `maxInFlight`, reused). */
+  private readonly payloadBuffers: Buffer[] = [];
   private confirmations: { at: number; n: number }[] = [];
   readonly state: SyncState = {
     connected: false,
@@ -344,12 +349,16 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const items = this.outbox.claimBatch(batchId, batchItems);
     if (items.length === 0) return false;
     this.batchSeq++;
-    const payload = batchPayload(batchId, hall.hallId, isoNow(this.clock), items);
+    const sentAt = isoNow(this.clock);
+    const buffer = this.payloadBuffers.pop() ?? Buffer.allocUnsafeSlow(PAYLOAD_BUFFER_BYTES);
+    const payload = batchPayloadInto(buffer, batchId, hall.hallId, sentAt, items) ?? Buffer.from(batchPayload(batchId, hall.hallId, sentAt, items));
     this.inFlight++;
     const client = this.client!;
     client.publish(platformTopics.evaluations(hall.hallId), payload, { qos: 1 }, (error) => {
       if (this.client !== client) return; // that connection is gone; its claims were released
       this.inFlight--;
+      // PUBACKed: the client is done with the bytes (only then: a refused publish may still be queued)
+      if (!error && this.payloadBuffers.length < this.options.maxInFlight) this.payloadBuffers.push(buffer);
       if (error) {
         const code = (error as Error & { code?: number }).code;
         if (code === 135 || code === 128) {

@@ -13,7 +13,8 @@
  * Environment, for investigating: `HCP_BENCH_BACKLOG_N` sets the number of ratings (default
  * 1,000,000); `HCP_BENCH_BACKLOG_LOG=1` prints the hub's log to stderr;
  * `HCP_BENCH_BACKLOG_PROF=DIR` writes a V8 CPU profile of the hub process into DIR (node
- * --cpu-prof, written when the hub stops); `HCP_BENCH_BACKLOG_MOSQUITTO_DEFAULTS=1` keeps
+ * --cpu-prof, written when the hub stops); `HCP_BENCH_BACKLOG_NODE_ARGS` adds node options for
+ * the hub process (`--max-old-space-size=64`); `HCP_BENCH_BACKLOG_MOSQUITTO_DEFAULTS=1` keeps
  * Mosquitto's per-client queue limits, which drop messages for a subscriber that falls behind
  * (see docs/performance.md).
  */
@@ -86,7 +87,7 @@ export async function backlog(n = Number(process.env.HCP_BENCH_BACKLOG_N ?? 1_00
     );
     const prof = process.env['HCP_BENCH_BACKLOG_PROF'];
     const spawnedAt = performance.now();
-    const proc = (hub = runTs('hub/cli.ts', ['--config', configFile], {}, prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []));
+    const proc = (hub = runTs('hub/cli.ts', ['--config', configFile], {}, [...(prof ? ['--cpu-prof', `--cpu-prof-dir=${prof}`] : []), ...(process.env['HCP_BENCH_BACKLOG_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])]));
     const pid = proc.child.pid!;
     if (process.env.HCP_BENCH_BACKLOG_LOG) proc.child.stderr.on('data', (chunk: Buffer) => process.stderr.write(chunk));
     const started = await Promise.race([
