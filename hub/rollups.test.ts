@@ -142,7 +142,7 @@ describe('statistics from the rollups', () => {
           db.close();
         }
       }),
-      { numRuns: 150 },
+      { numRuns: 100 },
     );
   });
 
@@ -180,7 +180,7 @@ describe('statistics from the rollups', () => {
           db.close();
         }
       }),
-      { numRuns: 40 },
+      { numRuns: 30 },
     );
   });
 
