@@ -355,6 +355,14 @@ export class Store {
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL');
     this.db.pragma('foreign_keys = ON');
+    // Memory, chosen (issue 15): SQLite's page cache belongs to this connection and counts in the
+    // hub's RSS once filled. 2 MiB (SQLite's default, set here on purpose) holds the inner pages
+    // of every index at a million ratings; the leaves an insert or a query needs come from the
+    // kernel's page cache, which is not the hub's RSS. No memory map: a mapped file counts in
+    // RSS for every page a query has touched, so a year's export would show as hundreds of MiB.
+    // Measured (docs/performance.md, idle-rss and ingest): larger caches bought no ingest speed.
+    this.db.pragma('cache_size = -2048');
+    this.db.pragma('mmap_size = 0');
     migrate(this.db);
     this.savepoints = { savepoint: this.db.prepare('SAVEPOINT write'), release: this.db.prepare('RELEASE write'), rollbackTo: this.db.prepare('ROLLBACK TO write') };
   }
