@@ -15,11 +15,11 @@
  * 2-year default covers the 好差评 rules' keeping of records (≥ 2 years); a hall that must keep
  * longer sets more days.
  *
- * Each batch is one `store.submit` of at most `batchRows` rows, joined to whatever else commits
- * in that turn; the next batch waits for a turn of the event loop, so ratings arriving meanwhile
- * are committed between batches.
+ * Each batch is one `store.submit` of at most `batchRows` rows, sized to take about `batchMs`,
+ * joined to whatever else commits in that turn; the next batch waits for a turn of the event
+ * loop, so ratings arriving meanwhile are committed between batches.
  */
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from './clock.js';
 import type { Logger } from './log.js';
 import { stmt, type Db, type Store } from './store.js';
@@ -27,8 +27,15 @@ import { stmt, type Db, type Store } from './store.js';
 export interface RetentionOptions {
   /** Records older than this are forgotten (the rules above), days. */
   retentionDays: number;
-  /** Rows deleted per transaction. Default 1000. */
+  /** Most rows deleted per transaction. Default 1000. */
   batchRows?: number;
+  /**
+   * Time a batch's deletes may take, ms: the next batch has fewer rows when one took longer
+   * (each row's delete touches a dozen indexes and the statistics triggers), more when it took
+   * less, up to `batchRows`. Ratings committed in the same group commit wait this long more.
+   * Default 25.
+   */
+  batchMs?: number;
 }
 
 export interface RetentionDeps {
@@ -79,13 +86,21 @@ export class Retention {
   private running: Promise<PruneCounts> | undefined;
   private stopped = false;
   private readonly batchRows: number;
+  private readonly batchMs: number;
+  /** Rows the next batch takes (adapted to `batchMs`). */
+  private rows: number;
+  /** How long the last batch's deletes took, ms: the pause before the next. */
+  private lastMs = 0;
 
   constructor(
     private readonly deps: RetentionDeps,
     private readonly options: RetentionOptions,
   ) {
     this.batchRows = options.batchRows ?? 1000;
+    this.batchMs = options.batchMs ?? 25;
     if (!Number.isInteger(this.batchRows) || this.batchRows < 1) throw new TypeError(`options.batchRows must be a positive integer, got ${options.batchRows}`);
+    if (!(this.batchMs > 0)) throw new TypeError(`options.batchMs must be a positive number, got ${options.batchMs}`);
+    this.rows = Math.min(this.batchRows, 100);
   }
 
   /** Prunes what is past retention now; a run already going is joined, not started twice. */
@@ -99,36 +114,59 @@ export class Retention {
     this.stopped = true;
   }
 
+  /**
+   * Between batches, as long as the last one's deletes took: ratings that came meanwhile are
+   * committed on their own, with no deletes in their transaction, and pruning takes at most
+   * about half of the hub's time.
+   */
+  private pause(): Promise<void> {
+    return sleep(Math.min(this.lastMs, this.batchMs * 2));
+  }
+
+  /** Runs one batch's deletes and sizes the next batch by the time they took. */
+  private timed<T>(deletes: () => T): T {
+    const start = performance.now();
+    const out = deletes();
+    const ms = Math.max(0.1, performance.now() - start);
+    this.lastMs = ms;
+    // at most double or halve at a time: one slow batch (a checkpoint, a busy machine) is no trend
+    this.rows = Math.max(1, Math.min(this.batchRows, Math.round(this.rows * Math.min(2, Math.max(0.5, this.batchMs / ms)))));
+    return out;
+  }
+
   private async prune(): Promise<PruneCounts> {
     const cutoff = new Date(this.deps.clock.now() - this.options.retentionDays * DAY).toISOString();
     const counts: PruneCounts = { evaluations: 0, handling: 0, transactions: 0, rejections: 0, suggestions: 0, deviceEvents: 0, batches: 0 };
-    const limit = this.batchRows;
     try {
       for (;;) {
         if (this.stopped) return counts;
-        const done = await this.deps.store.submit((db) => deleteEvaluations(db, cutoff, limit));
+        const limit = this.rows;
+        const done = await this.deps.store.submit((db) => this.timed(() => deleteEvaluations(db, cutoff, limit)));
         counts.batches++;
         counts.evaluations += done.evaluations;
         counts.handling += done.handling;
         if (done.evaluations < limit) break;
-        await nextTurn();
+        await this.pause();
       }
       for (const table of OTHERS) {
         let after = 0;
         for (;;) {
           if (this.stopped) return counts;
           const from = after;
-          const done = await this.deps.store.submit((db) => {
-            const rows = stmt(db, table.select).all({ after: from, cutoff, limit }) as { rowid: number }[];
-            const remove = stmt(db, table.remove);
-            for (const r of rows) remove.run(r.rowid);
-            return { n: rows.length, last: rows[rows.length - 1]?.rowid ?? from };
-          });
+          const limit = this.rows;
+          const done = await this.deps.store.submit((db) =>
+            this.timed(() => {
+              const rows = stmt(db, table.select).all({ after: from, cutoff, limit }) as { rowid: number }[];
+              const remove = stmt(db, table.remove);
+              for (const r of rows) remove.run(r.rowid);
+              return { n: rows.length, last: rows[rows.length - 1]?.rowid ?? from };
+            }),
+          );
           counts.batches++;
           counts[table.key] += done.n;
           after = done.last;
           if (done.n < limit) break;
-          await nextTurn();
+          await this.pause();
         }
       }
     } catch (error) {

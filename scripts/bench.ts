@@ -3,6 +3,8 @@
  * baseline measured in the same run on the same machine, and their ratio. See docs/performance.md.
  */
 import { backlog } from './bench/backlog.js';
+import { exportBench } from './bench/export.js';
+import { pruneBench } from './bench/prune.js';
 import { frameCodec } from './bench/frame-codec.js';
 import { ingest } from './bench/ingest.js';
 import type { BenchResult } from './bench/measure.js';
@@ -23,6 +25,8 @@ const BENCHES: Record<string, () => BenchResult | Promise<BenchResult>> = {
   sms: () => sms(),
   stats: () => statsBench(),
   tablet: () => tablet(),
+  export: () => exportBench(),
+  prune: () => pruneBench(),
 };
 
 const wanted = process.argv.slice(2);
