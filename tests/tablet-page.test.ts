@@ -107,6 +107,35 @@ describe('the citizen tablet page', () => {
     expect((json.evaluations as { id: string; level: number }[]).filter((e) => e.id === 'TAB-01-1')).toEqual([expect.objectContaining({ level: 5 })]);
   });
 
+  it('the five choices show and take a rating before mqtt.js has arrived; the rating waits in the outbox and is delivered once it connects', async () => {
+    const { hub, token } = await hallWithTablet();
+    const page = await browser().newPage({ viewport: SIZES[0] });
+    cleanups.push(() => page.close());
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    let release!: () => void;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let ask!: () => void;
+    const asked = new Promise<void>((resolve) => (ask = resolve));
+    await page.route('**/vendor/mqtt.min.js', async (route) => {
+      ask();
+      await released; // a slow Wi-Fi: mqtt.js is still on its way
+      await route.continue();
+    });
+    cleanups.push(() => release());
+    await page.goto(`${hub.url}/tablet?tablet=TAB-01&token=${token}`);
+    await page.waitForFunction(() => document.querySelectorAll('#choices button[data-level]').length === 5 && !document.getElementById('screen-start')!.hidden, null, { timeout: 10_000 });
+    await page.click('button[data-level="4"]');
+    await asked;
+    expect(await page.evaluate(() => typeof (window as unknown as { mqtt?: unknown }).mqtt)).toBe('undefined');
+    expect(await page.evaluate(() => JSON.parse(localStorage.getItem('hcp.outbox') ?? '[]').length)).toBe(1);
+    release();
+    await page.waitForFunction(() => JSON.parse(localStorage.getItem('hcp.outbox') ?? '[]').length === 0, null, { timeout: 10_000 });
+    const { json } = await hub.api('GET', '/api/evaluations?limit=10');
+    expect((json.evaluations as { id: string; level: number }[]).filter((e) => e.id === 'TAB-01-1')).toEqual([expect.objectContaining({ level: 4 })]);
+    expect(errors).toEqual([]);
+  });
+
   it.each(SIZES)('适老化 at $width×$height: font sizes, line spacing, contrast and touch targets measured on the page; axe finds nothing serious', async (size) => {
     const { hub, token } = await hallWithTablet();
     const page = await openTablet(hub, token, size);
