@@ -86,7 +86,7 @@ export function seedYear(store: Store, n: number, options: YearOptions = {}): vo
         origin === 'prompted' ? 800 + hash * 40 : null,
         misuse ? '["misuse"]' : '[]',
         confirmed ? 'confirmed' : 'pending',
-        confirmed ? `430300-001-seed-${Math.ceil(i / 500)}` : null,
+        null, // the receipt clears batch_id (hub/outbox.ts)
         confirmed ? new Date(received + 2000).toISOString() : null,
         confirmed ? new Date(received + 5000).toISOString() : null,
       );
