@@ -97,6 +97,7 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   private pingDue = 0;
   /** device clock - hub clock, from PING/PONG; undefined until measured. */
   private offsetMs: number | undefined;
+  /** The latest write (the transport keeps them in order): `close` waits for it. */
   private writes: Promise<void> = Promise.resolve();
   private closed = false;
   /** Start the next frame with a lone 0x00: the device's decoder is waiting to resynchronise. */
@@ -372,11 +373,12 @@ export class DeviceLink extends EventEmitter<LinkEvents> {
   }
 
   private write(bytes: Uint8Array): void {
-    this.writes = this.writes
-      .then(() => this.transport.write(bytes))
-      .catch((error: Error) => {
-        this.emit('log', { level: 'warn', msg: 'write failed', port: this.transport.name, error: error.message });
-      });
+    // The transport queues writes in order (ByteTransport), so each goes to it at once: waiting
+    // for the previous one let out one frame per turn of the event loop, and under load each
+    // turn holds a group commit's fsync, so a device's ACKs came out one fsync apart.
+    this.writes = this.transport.write(bytes).catch((error: Error) => {
+      this.emit('log', { level: 'warn', msg: 'write failed', port: this.transport.name, error: error.message });
+    });
   }
 
   private pump(): void {

@@ -369,9 +369,13 @@ export class Store {
     // of every index at a million ratings; the leaves an insert or a query needs come from the
     // kernel's page cache, which is not the hub's RSS. No memory map: a mapped file counts in
     // RSS for every page a query has touched, so a year's export would show as hundreds of MiB.
-    // Measured (docs/performance.md, idle-rss and ingest): larger caches bought no ingest speed.
+    // Temporary structures in memory: every write of a group commit is a savepoint, and every
+    // insert fires the rollup triggers, so SQLite keeps statement journals for them; in temp
+    // files they cost the ingest half its speed (bench ingest 0.32 -> 0.80 of the raw insert).
+    // They are small (a write's pages); no query of the hub sorts without an index.
     this.db.pragma('cache_size = -2048');
     this.db.pragma('mmap_size = 0');
+    this.db.pragma('temp_store = MEMORY');
     migrate(this.db);
     this.savepoints = { savepoint: this.db.prepare('SAVEPOINT write'), release: this.db.prepare('RELEASE write'), rollbackTo: this.db.prepare('ROLLBACK TO write') };
   }
