@@ -2,7 +2,7 @@
  * The tablet page on a cheap tablet (issue 15 goal 8): Debian's headless Chromium with its CPU
  * throttled 4x (CDP Emulation.setCPUThrottlingRate) opens the paired tablet's page on a real hub,
  * cold (a fresh browser context each run: no cache, no storage), with a transaction already
- * offered. Measured per run:
+ * offered, and a year of ratings in its store. Measured per run:
  *
  *   - the time from navigation start to the five choices (the page's `hcp:choices` mark, set in
  *     the animation frame after the five buttons are in the document: the frame that paints
@@ -10,7 +10,9 @@
  *     transaction's line fills in when MQTT delivers it, so that is timed too (`txnMs`);
  *   - the page weight: the bytes the browser received for the page and everything it loaded
  *     (CDP Network.loadingFinished encodedDataLength: compressed bodies plus headers), by the
- *     time the transaction shows. The MQTT WebSocket's frames are not counted.
+ *     time the transaction shows. The MQTT WebSocket's frames are not counted. `builtBodyKb`:
+ *     the same responses' bodies as a built hub sends them (brotli 11, the build's setting; this
+ *     development hub compresses at brotli 5 on first request).
  *
  * Baseline, in the same run and the same browser under the same throttle, runs interleaved: a
  * bare node http server's inline page with five buttons and the same mark; its time and bytes.
@@ -24,7 +26,9 @@ import { join } from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import { parseConfig } from '../../hub/config.js';
 import { Hub } from '../../hub/hub.js';
+import { compress } from '../../hub/pages.js';
 import { tempDir } from '../../simulators/pty.js';
+import { seedYear } from './export.js';
 import { result, percentile, type BenchResult } from './measure.js';
 
 const ADMIN = 'bench-admin-token';
@@ -42,6 +46,8 @@ interface Run {
   ms: number;
   bytes: number;
   txnMs: number | undefined;
+  /** The HTTP responses' URLs (not the WebSocket). */
+  urls: string[];
 }
 
 /** One cold load of `url` under the throttle: the mark's time, the bytes, and (optionally) when `txnShown` holds. */
@@ -51,7 +57,9 @@ async function load(browser: Browser, url: string, txn: boolean): Promise<Run> {
     const page = await context.newPage();
     const cdp = await context.newCDPSession(page);
     let bytes = 0;
+    const urls: string[] = [];
     cdp.on('Network.loadingFinished', (e) => (bytes += e.encodedDataLength));
+    cdp.on('Network.responseReceived', (e) => void (e.type !== 'WebSocket' && urls.push(e.response.url)));
     await cdp.send('Network.enable');
     await cdp.send('Emulation.setCPUThrottlingRate', { rate: THROTTLE });
     const errors: string[] = [];
@@ -68,13 +76,18 @@ async function load(browser: Browser, url: string, txn: boolean): Promise<Run> {
     }
     await page.waitForLoadState('load');
     if (errors.length) throw new Error(`tablet bench: script errors on ${url}: ${errors.join('; ')}`);
-    return { ms, bytes, txnMs };
+    return { ms, bytes, txnMs, urls };
   } finally {
     await context.close();
   }
 }
 
-export async function tablet(runs = 7): Promise<BenchResult> {
+/**
+ * `n` ratings in the hub's store first (HCP_BENCH_TABLET_N, default a year of 1,000,000, seeded
+ * as scripts/bench/export.ts `seedYear` does): the page asks the hub for /api/health, whose
+ * backlog count reads the store.
+ */
+export async function tablet(n = Number(process.env.HCP_BENCH_TABLET_N ?? 1_000_000), runs = 9): Promise<BenchResult> {
   const dir = tempDir('bench-tablet');
   let hub: Hub | undefined;
   let bare: Server | undefined;
@@ -92,6 +105,7 @@ export async function tablet(runs = 7): Promise<BenchResult> {
       }),
     });
     await hub.start();
+    if (n > 0) seedYear(hub.store, n);
     const base = `http://127.0.0.1:${hub.port}`;
     const { token } = await hub.pair('TAB-01', 'A01', 'bench', 'tablet');
     const api = async (method: string, path: string, body: unknown) => {
@@ -117,6 +131,14 @@ export async function tablet(runs = 7): Promise<BenchResult> {
     await load(browser, tabletUrl, true);
     await load(browser, bareUrl, false);
 
+    // what a built hub sends for the same responses: each body at the build's settings (brotli 11)
+    const warm = await load(browser, tabletUrl, true);
+    let builtBytes = 0;
+    for (const url of new Set(warm.urls)) {
+      const body = Buffer.from(await (await fetch(url, { headers: { 'accept-encoding': 'identity' } })).arrayBuffer());
+      builtBytes += url.includes('/api/') ? body.length : (await compress(body, true)).br.length;
+    }
+
     const project: Run[] = [];
     const baseline: Run[] = [];
     for (let i = 0; i < runs; i++) {
@@ -136,10 +158,13 @@ export async function tablet(runs = 7): Promise<BenchResult> {
       unit: `ms from navigation start to the five choices, p50 of ${runs} cold loads, CPU throttled ${THROTTLE}x`,
       baseline: round(percentile(bareMs, 50)),
       baselineName: 'a bare node http server\'s inline page of five buttons, same browser and throttle, interleaved',
+      ratings: n,
       choicesMaxMs: round(Math.max(...ms)),
       txnP50Ms: round(percentile(txnMs, 50)),
       txnMaxMs: round(Math.max(...txnMs)),
       pageKb,
+      builtBodyKb: kb(builtBytes),
+      files: [...new Set(project[0]!.urls.map((u) => new URL(u).pathname))],
       baselineKb: kb(percentile(baseline.map((r) => r.bytes), 50)),
       goal: { ...GOAL, met: pageKb <= GOAL.kb && Math.max(...ms) <= GOAL.ms },
     });
