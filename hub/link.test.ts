@@ -331,6 +331,30 @@ describe('DeviceLink evaluations', () => {
   });
 });
 
+describe('DeviceLink writes', () => {
+  it('hands every frame to the transport at once, in order, without waiting for the previous write', async () => {
+    // A transport whose writes never complete (a port the OS is slow to drain): the transport
+    // keeps writes in order, so the link must not hold the next frame back for it.
+    const pipe = bytePipePair('slow');
+    const written: Uint8Array[] = [];
+    const slow: ByteTransport = { name: 'slow', open: () => pipe.b.open(), close: () => pipe.b.close(), on: (event, listener) => pipe.b.on(event, listener), write: (bytes) => (written.push(bytes), new Promise(() => {})) };
+    const link = new DeviceLink(slow, {
+      pairing: () => ({ windowId: 'A01', windowName: 'A01 综合受理', settings: DEFAULT_SETTINGS }),
+      staff: () => ({ duty: 1, staffId: 'S007', staffName: '李明', staffTitle: '综合受理员' }),
+      evaluation: async () => ({ status: AckStatus.OK, reason: AckReason.NONE }),
+      event: async () => {},
+      now: () => T0,
+    });
+    await Promise.all([link.open(), pipe.a.open()]);
+    const device = new Device(pipe.a);
+    await device.hello();
+    await vi.waitFor(() => expect(written.length).toBe(4), { timeout: 5000 });
+    const decoder = new FrameDecoder();
+    const types = written.flatMap((bytes) => decoder.push(bytes).flatMap((out) => (out.kind === 'frame' ? [decodeMessage(out.frame).message.type] : [])));
+    expect(types).toEqual(['WELCOME', 'PING', 'STAFF', 'HUB_STATE']);
+  });
+});
+
 describe('DeviceLink under corrupt bytes (PROTOCOL 1.1)', () => {
   it('counts garbage, a short frame and a bad CRC, answers none of them, and still works', async () => {
     const { device, link } = await linked();
