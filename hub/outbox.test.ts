@@ -85,6 +85,7 @@ describe('outbox', () => {
     expect(outbox.backlog()).toEqual({ n: 3, oldest: '2026-11-27T02:00:00.000Z' });
     outbox.claimBatch('B1', 10);
     await outbox.markBatchSent('B1', '2026-11-27T03:00:00.000Z');
+    outbox.flushSent(); // no receipt by the sync's next housekeeping
     expect(Object.values(states(store))).toEqual(['sent', 'sent', 'sent']);
     const confirmed = await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1', 'EV-2', 'NOT-OURS'], rejected: [{ id: 'EV-3', reason: 'bad staff' }] }, '2026-11-27T03:00:01.000Z');
     expect(confirmed).toEqual({ evaluations: 2, steps: 0 });
@@ -92,6 +93,41 @@ describe('outbox', () => {
     expect(outbox.backlog()).toEqual({ n: 0, oldest: null });
     // a receipt repeated later changes nothing
     expect(await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1'], rejected: [] }, '2026-11-27T04:00:00.000Z')).toEqual({ evaluations: 0, steps: 0 });
+  });
+
+  it('a receipt soon after the PUBACK confirms pending rows in one write; what it leaves out goes out again, nothing twice meanwhile', async () => {
+    const store = storeWith([5, 4, 3, 5]);
+    const outbox = new Outbox(store, hall);
+    expect(outbox.claimBatch('B1', 3).map(idOf)).toEqual(['EV-1', 'EV-2', 'EV-3']);
+    await outbox.markBatchSent('B1', '2026-11-27T03:00:00.000Z');
+    expect(Object.values(states(store))).toEqual(['pending', 'pending', 'pending', 'pending']); // PUBACKed, not written yet
+    expect(outbox.claimBatch('B2', 10).map(idOf)).toEqual(['EV-4']); // but still claimed
+    expect(await outbox.applyReceipt({ batchId: 'B1', accepted: ['EV-1', 'EV-3'], rejected: [] }, '2026-11-27T03:00:01.000Z')).toEqual({ evaluations: 2, steps: 0 });
+    expect(states(store)).toEqual({ 'EV-1': 'confirmed', 'EV-2': 'pending', 'EV-3': 'confirmed', 'EV-4': 'pending' });
+    outbox.flushSent(); // B1 is done: nothing of it is written sent
+    expect(states(store)['EV-2']).toBe('pending');
+    expect(outbox.claimBatch('B3', 10).map(idOf)).toEqual(['EV-2']); // left out by the receipt: out again
+  });
+
+  it('the connection goes: PUBACKed batches are written sent, the others released', async () => {
+    const store = storeWith([5, 4, 3]);
+    const outbox = new Outbox(store, hall);
+    outbox.claimBatch('B1', 2);
+    await outbox.markBatchSent('B1', '2026-11-27T03:00:00.000Z');
+    outbox.claimBatch('B2', 2);
+    outbox.releaseClaims();
+    expect(states(store)).toEqual({ 'EV-1': 'sent', 'EV-2': 'sent', 'EV-3': 'pending' });
+    expect(outbox.claimBatch('B3', 10).map(idOf)).toEqual(['EV-3']);
+  });
+
+  it('at most 16 PUBACKed batches wait for their receipt in memory; beyond, the oldest is written sent', async () => {
+    const store = storeWith(Array.from({ length: 17 }, () => 5));
+    const outbox = new Outbox(store, hall);
+    for (let i = 1; i <= 17; i++) {
+      outbox.claimBatch(`B${i}`, 1);
+      await outbox.markBatchSent(`B${i}`, '2026-11-27T03:00:00.000Z');
+    }
+    expect(Object.entries(states(store)).filter(([, s]) => s === 'sent').map(([id]) => id)).toEqual(['EV-1']);
   });
 
   it('released claims and unconfirmed sent rows go back to pending; nothing is lost', async () => {
@@ -106,6 +142,7 @@ describe('outbox', () => {
     const again = outbox.claimBatch('B2', 10);
     expect(again.map(idOf).sort()).toEqual(['EV-1', 'EV-2', 'EV-3']);
     await outbox.markBatchSent('B2', '2026-11-27T03:00:00.000Z');
+    outbox.flushSent();
     expect(outbox.requeueUnconfirmed('2026-11-27T02:59:59.000Z')).toBe(0);
     expect(outbox.requeueUnconfirmed('2026-11-27T03:00:01.000Z')).toBe(3);
     expect(Object.values(states(store))).toEqual(['pending', 'pending', 'pending']);

@@ -57,9 +57,12 @@ describe('platform sync with a manual clock', () => {
     sync.start();
     const batch = await first;
     expect(batch.items.map((e) => e.id)).toEqual(['EV-2', 'EV-1', 'EV-3']); // 差评 first
-    // PUBACKed: sent. 59 s later nothing is republished; past 60 s it is.
+    // PUBACKed, and no receipt by the next housekeeping (every 5 s): sent. 59 s after the
+    // PUBACK nothing is republished; past 60 s it is.
+    await waitFor<number>((l) => { const t = setInterval(() => l(sync.state.lastPubackAt ? 1 : 0), 5); return () => clearInterval(t); }, (n) => n === 1, 5000, 'the PUBACK');
+    clock.advance(5_000);
     await waitFor<string[]>((l) => { const t = setInterval(() => l(syncStates(store)), 5); return () => clearInterval(t); }, (s) => s.every((x) => x === 'sent'), 5000, 'the batch to be marked sent');
-    clock.advance(59_000);
+    clock.advance(54_000);
     expect(batches).toHaveLength(1);
     const again = nextBatch();
     clock.advance(6_000);

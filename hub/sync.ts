@@ -161,6 +161,11 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     const client = this.client;
     this.client = undefined;
     if (client) await client.endAsync(true).catch(() => {});
+    try {
+      this.outbox.flushSent(); // what was PUBACKed is sent (unwritten, it is only published again)
+    } catch (error) {
+      this.log('error', 'cannot mark PUBACKed batches sent; they are published again', { error: (error as Error).message });
+    }
   }
 
 
@@ -452,6 +457,7 @@ export class PlatformSync extends EventEmitter<SyncEvents> {
     let moved = 0;
     let steps = 0;
     try {
+      this.outbox.flushSent(); // PUBACKed batches still without a receipt are sent, and wait for it
       moved = this.outbox.requeueUnconfirmed(cutoff);
       steps = this.outbox.requeueUnconfirmedSteps(cutoff);
     } catch (error) {

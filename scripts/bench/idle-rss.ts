@@ -52,7 +52,7 @@ function run(command: string, args: string[]): Promise<void> {
 }
 
 /** `npm run build` into a fresh directory laid out as a hall server: dist/, package.json, node_modules. */
-async function buildApp(): Promise<string> {
+export async function buildApp(): Promise<string> {
   const build = tempDir('idle-build');
   await run(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json', '--outDir', join(build, 'dist')]);
   await run(process.execPath, ['--import', 'tsx', 'scripts/build-pages.ts', join(build, 'dist')]);

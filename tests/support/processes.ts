@@ -21,9 +21,14 @@ export interface RunningProcess {
   exited(ms: number): Promise<number | null>;
 }
 
-/** Starts a project TypeScript entry under tsx (as `npm run` does) and follows its output. `nodeArgs` go to node (`--cpu-prof`). */
-export function runTs(entry: string, args: string[], env: NodeJS.ProcessEnv = {}, nodeArgs: string[] = []): RunningProcess {
-  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', entry, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
+/** Starts a project TypeScript entry under tsx (as `npm run` does) and follows its output. */
+export function runTs(entry: string, args: string[], env: NodeJS.ProcessEnv = {}): RunningProcess {
+  return runNode(entry, args, ['--import', 'tsx'], env);
+}
+
+/** Starts a script with plain node (`nodeArgs` before it: a compiled entry, `--cpu-prof`) and follows its output. */
+export function runNode(entry: string, args: string[], nodeArgs: string[] = [], env: NodeJS.ProcessEnv = {}): RunningProcess {
+  const child = spawn(process.execPath, [...nodeArgs, entry, ...args], { cwd: ROOT, env: { ...process.env, ...env } });
   const logs: Record<string, unknown>[] = [];
   const stdout: string[] = [];
   const logListeners = new Set<(e: Record<string, unknown>) => void>();
