@@ -298,8 +298,11 @@ function statRows(counts: KeyCounts[], options: StatsOptions): StatRow[] {
     }
   }
   for (const g of groups.values()) g.satisfactionRate = g.rated ? Number(((g.rated - g.dissatisfied) / g.rated).toFixed(4)) : null;
-  return [...groups.values()].sort((a, b) => String(a.key).localeCompare(String(b.key)));
+  return [...groups.values()].sort((a, b) => byKey.compare(String(a.key), String(b.key)));
 }
+
+/** The order of `String.prototype.localeCompare` (the same collation), without building a collator per comparison: a year by hour sorts ~3,000 keys. */
+const byKey = new Intl.Collator();
 
 /**
  * Backlog by sync state (PROTOCOL 5 `GET /api/sync`): the counts kept by triggers (sync_counts,
