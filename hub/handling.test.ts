@@ -244,6 +244,22 @@ describe('Handling on the store', () => {
     expect(recorded.map((s) => s.step)).toEqual(['escalated', 'escalated', 'escalated', 'acknowledged', 'resolved']);
   });
 
+  it('a backlog of 1,200 overdue 差评 is escalated each once, a page of them per write, not all in one', async () => {
+    const at = new Date(clock.now()).toISOString();
+    await store.submit((db) => {
+      for (let i = 1; i <= 1200; i++) commitEvaluation(db, evaluation({ id: `HCP5-B-${i}`, level: 1, evaluatedAt: at }), { attachWithinMs: 0, misuseWindowMs: 0 });
+    });
+    clock.set(Date.parse('2026-09-30T04:00:00Z'));
+    const before = store.commits.transactions;
+    handling.start();
+    await settle();
+    expect(new Set(recorded.map((s) => s.evaluationId)).size).toBe(1200);
+    expect(recorded.every((s) => s.step === 'escalated')).toBe(true);
+    expect(store.commits.transactions - before, 'pages of 500: three writes').toBeGreaterThanOrEqual(3);
+    await settle();
+    expect(recorded, 'nothing more due until the end of the working day').toHaveLength(1200);
+  });
+
   it('a hub that was down at the deadline escalates once on start, noting it', async () => {
     await dissatisfied('HCP5-L-3');
     clock.set(Date.parse('2026-09-30T04:00:00Z')); // two days after the deadline, the hub starts

@@ -235,6 +235,9 @@ interface StepRow {
 
 const STEPS_SQL = 'SELECT step_id AS stepId, step, at, by, note, complex FROM handling WHERE evaluation_id = ? ORDER BY id';
 /** A first rating that is a 差评 (评价次数 1, accepted). */
+/** Open 差评 read and escalated per write by the 督办 check. */
+const CHECK_PAGE = 500;
+
 const LOOP_SQL = 'SELECT * FROM evaluations WHERE id = ? AND dissatisfied = 1 AND rating_no = 1';
 
 /** A 差评's steps, oldest first, as the API lists them. */
@@ -380,49 +383,65 @@ export class Handling {
   }
 
   private async check(): Promise<number> {
-    const calendar = this.deps.hall.calendar();
-    let escalated: StepRecord[] = [];
-    let earliest: number;
-    try {
-      ({ escalated, earliest } = await this.deps.store.submit((db) => {
-        // the time of the write, not of the call: a check queued behind others sees the clock as it is
-        const now = this.deps.clock.now();
-        const at = new Date(now).toISOString();
-        const open = stmt(
-          db,
-          `SELECT * FROM evaluations INDEXED BY evaluations_loops WHERE dissatisfied = 1 AND rating_no = 1
-           AND NOT EXISTS (SELECT 1 FROM handling h WHERE h.evaluation_id = evaluations.id AND h.step IN ('resolved', 're-rated'))`,
-        ).all() as EvaluationRow[];
-        const made: StepRecord[] = [];
-        let next = now + MAX_WAIT_MS;
-        for (const row of open) {
-          const steps = stepsOf(db, row.id);
-          const state = foldSteps(steps);
-          const { deadlineAt } = this.deps.hall.deadline({ matterCode: row.matter_code, receivedAt: row.received_at }, state.markedComplex);
-          let due = nextEscalationAt(state, deadlineAt, calendar);
-          if (due === undefined) continue;
-          if (Date.parse(due) <= now) {
-            const e = rowToEvaluation(row, this.deps.identity);
-            const n = state.escalations + 1;
-            // later than the timer would have been: the hub was down (or its clock was set forward)
-            const late = now - Date.parse(due) > MAX_WAIT_MS + RETRY_MS ? '（服务器恢复后补记）' : '';
-            made.push(this.insert(db, e, steps.length + 1, { step: 'escalated', at, by: 'hub', note: `第${n}次督办：办理期限 ${deadlineAt} 已过，仍未办结${late}`, complex: false, markedComplex: state.markedComplex }));
-            due = workdayEndAfter(at, calendar);
-          }
-          next = Math.min(next, Date.parse(due));
-        }
-        return { escalated: made, earliest: next };
-      }));
-    } catch (error) {
-      this.deps.log({ level: 'error', msg: 'cannot check 差评 deadlines', error: (error as Error).message });
-      earliest = this.deps.clock.now() + RETRY_MS;
-    }
-    for (const step of escalated) {
-      this.deps.log({ level: 'warn', msg: '差评 past its deadline: escalated', evaluationId: step.evaluationId, deadlineAt: step.deadlineAt });
-      this.deps.recorded(step);
+    let escalatedCount = 0;
+    let earliest = this.deps.clock.now() + MAX_WAIT_MS;
+    // Open 差评 a page at a time, each page its own write: a hall that left a year of 差评
+    // unhandled escalates them without holding them all in memory or in one transaction.
+    let after: { receivedAt: string; rowid: number } | undefined = { receivedAt: '', rowid: 0 };
+    while (after && !this.stopped) {
+      const from: { receivedAt: string; rowid: number } = after;
+      let page: { escalated: StepRecord[]; earliest: number; last: { receivedAt: string; rowid: number } | undefined };
+      try {
+        page = await this.deps.store.submit((db) => this.checkPage(db, from));
+      } catch (error) {
+        this.deps.log({ level: 'error', msg: 'cannot check 差评 deadlines', error: (error as Error).message });
+        earliest = this.deps.clock.now() + RETRY_MS;
+        break;
+      }
+      for (const step of page.escalated) {
+        this.deps.log({ level: 'warn', msg: '差评 past its deadline: escalated', evaluationId: step.evaluationId, deadlineAt: step.deadlineAt });
+        this.deps.recorded(step);
+      }
+      escalatedCount += page.escalated.length;
+      earliest = Math.min(earliest, page.earliest);
+      after = page.last;
     }
     this.arm(earliest);
-    return escalated.length;
+    return escalatedCount;
+  }
+
+  /** One page of open 差评 after `from` (in received_at, rowid order): escalates those due. Inside a write. */
+  private checkPage(db: Db, from: { receivedAt: string; rowid: number }) {
+    const calendar = this.deps.hall.calendar();
+    // the time of the write, not of the call: a check queued behind others sees the clock as it is
+    const now = this.deps.clock.now();
+    const at = new Date(now).toISOString();
+    const open = stmt(
+      db,
+      `SELECT rowid AS rowid_, * FROM evaluations INDEXED BY evaluations_loops WHERE dissatisfied = 1 AND rating_no = 1 AND (received_at, rowid) > (?, ?)
+       AND NOT EXISTS (SELECT 1 FROM handling h WHERE h.evaluation_id = evaluations.id AND h.step IN ('resolved', 're-rated'))
+       ORDER BY received_at, rowid LIMIT ${CHECK_PAGE}`,
+    ).all(from.receivedAt, from.rowid) as (EvaluationRow & { rowid_: number })[];
+    const escalated: StepRecord[] = [];
+    let earliest = now + MAX_WAIT_MS;
+    for (const row of open) {
+      const steps = stepsOf(db, row.id);
+      const state = foldSteps(steps);
+      const { deadlineAt } = this.deps.hall.deadline({ matterCode: row.matter_code, receivedAt: row.received_at }, state.markedComplex);
+      let due = nextEscalationAt(state, deadlineAt, calendar);
+      if (due === undefined) continue;
+      if (Date.parse(due) <= now) {
+        const e = rowToEvaluation(row, this.deps.identity);
+        const n = state.escalations + 1;
+        // later than the timer would have been: the hub was down (or its clock was set forward)
+        const late = now - Date.parse(due) > MAX_WAIT_MS + RETRY_MS ? '（服务器恢复后补记）' : '';
+        escalated.push(this.insert(db, e, steps.length + 1, { step: 'escalated', at, by: 'hub', note: `第${n}次督办：办理期限 ${deadlineAt} 已过，仍未办结${late}`, complex: false, markedComplex: state.markedComplex }));
+        due = workdayEndAfter(at, calendar);
+      }
+      earliest = Math.min(earliest, Date.parse(due));
+    }
+    const lastRow = open.length === CHECK_PAGE ? open[open.length - 1]! : undefined;
+    return { escalated, earliest, last: lastRow ? { receivedAt: lastRow.received_at, rowid: lastRow.rowid_ } : undefined };
   }
 
   private arm(atMs: number): void {
