@@ -38,32 +38,32 @@ describe('hub killed with SIGKILL right after ACKs', () => {
         if (hub.proc.child.exitCode === null) hub.proc.child.kill('SIGKILL');
       });
       await peer.hello(nextCounter);
-      // Resend what was never ACKed (oldest first), then new ones, several in flight at once.
-      const batch = [...unacked, ...Array.from({ length: 12 }, () => nextCounter++)];
-      unacked = [...batch];
-      batch.forEach((counter) =>
-        void peer.evaluate({ counter, level: (counter % 5) + 1 }, 20_000).then(
-          (ack) => {
-            if (ack.status === AckStatus.OK || ack.status === AckStatus.DUPLICATE) {
-              acked.add(counter);
-              unacked = unacked.filter((c) => c !== counter);
-            }
-          },
-          () => undefined, // no ACK: the hub died first; the device keeps it
-        ),
-      );
-      // Kill as soon as a few ACKs have arrived: mid-stream, with commits in flight.
+      // A steady stream, four in flight: what was never ACKed first (oldest first), then new
+      // ones, each ACK sending the next. Kill at the ACK that makes `killAfter`: the EVALs it
+      // sent are on their way to the hub or in its next commit.
       const killAfter = 3 + (round % 5);
       await new Promise<void>((resolve) => {
         let seen = 0;
-        const listener = (packet: { message: { type: string } }) => {
-          if (packet.message.type !== 'ACK') return;
-          if (++seen >= killAfter) {
-            peer.off('packet', listener);
-            resolve();
-          }
+        const send = (counter: number) => {
+          if (!unacked.includes(counter)) unacked.push(counter);
+          void peer.evaluate({ counter, level: (counter % 5) + 1 }, 20_000).then(
+            (ack) => {
+              if (ack.status !== AckStatus.OK && ack.status !== AckStatus.DUPLICATE) return;
+              acked.add(counter);
+              unacked = unacked.filter((c) => c !== counter);
+              seen++;
+              if (seen < killAfter) send(nextCounter++);
+              else if (seen === killAfter) {
+                send(nextCounter++);
+                resolve();
+              }
+            },
+            () => undefined, // no ACK: the hub died first; the device keeps it
+          );
         };
-        peer.on('packet', listener);
+        const carried = [...unacked];
+        carried.forEach(send);
+        for (let i = carried.length; i < 4; i++) send(nextCounter++);
       });
       hub.proc.child.kill('SIGKILL');
       await hub.proc.exited(10_000);
