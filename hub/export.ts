@@ -13,12 +13,11 @@
 import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { LEVEL_NAMES, LEVEL_WORDS, NATIONAL_CHANNEL, NATIONAL_COLUMNS, levelToGbCode, toCstStamp } from '../protocol/index.js';
+import { EXPORT_FORMATS, LEVEL_NAMES, LEVEL_WORDS, NATIONAL_CHANNEL, NATIONAL_COLUMNS, levelToGbCode, toCstStamp, type ExportFormat } from '../protocol/index.js';
 import { maskContact, rowToEvaluation, type EvaluationRow, type HallIdentity } from './evaluations.js';
 import { stmt, type Db } from './store.js';
 
-export type ExportFormat = 'csv' | 'json' | 'gb39046';
-export const EXPORT_FORMATS: readonly ExportFormat[] = ['csv', 'json', 'gb39046'];
+export { EXPORT_FORMATS, type ExportFormat };
 
 export interface ExportRange {
   /** First `evaluatedAt` included, ISO-8601. */

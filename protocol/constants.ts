@@ -314,6 +314,10 @@ export const ACK_STATUS_CODES = /* @__PURE__ */ invert<AckStatus, AckStatusName>
  */
 export const STAT_GROUP_NAMES = ['window', 'staff', 'matter', 'channel', 'reason', 'department', 'hour'] as const;
 
+/** `GET /api/export?format=` and the CLI's `export --format` (PROTOCOL 4.2): the national format is GB/T 39046's. */
+export const EXPORT_FORMATS = ['csv', 'json', 'gb39046'] as const;
+export type ExportFormat = (typeof EXPORT_FORMATS)[number];
+
 /** A request-chosen key looked up as an own property only (`constructor`, `__proto__` are not keys). */
 export function ownKey<T extends object>(table: T, key: string): key is Extract<keyof T, string> {
   return Object.hasOwn(table, key);

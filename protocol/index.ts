@@ -54,6 +54,8 @@ export {
   SERVICE_EVENT_NAMES,
   SETTINGS_RANGES,
   STAT_GROUP_NAMES,
+  EXPORT_FORMATS,
+  type ExportFormat,
   ServiceEvent,
   SettingsFlag,
   ackKeepsMessage,
