@@ -260,9 +260,9 @@ export class Outbox {
       }
       const evaluations = stmt(
         db,
-        `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL, outbox_json = NULL
+        `UPDATE evaluations SET sync_state = 'confirmed', confirmed_at = ?, sent_at = COALESCE(sent_at, ?), batch_id = NULL, outbox_json = NULL
          WHERE id IN (SELECT value FROM json_each(?)) AND +sync_state IN ('pending', 'sent')`,
-      ).run(at, accepted).changes;
+      ).run(at, batch?.at ?? at, accepted).changes; // sent_at: the PUBACK's time, for a restarted hub's "last PUBACK"
       let steps = 0;
       if (acceptedSteps.length > 0) {
         steps = stmt(db, `UPDATE handling SET sync_state = 'confirmed', confirmed_at = ?, batch_id = NULL WHERE step_id IN (SELECT value FROM json_each(?)) AND +sync_state IN ('pending', 'sent')`).run(
