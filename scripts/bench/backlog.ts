@@ -234,7 +234,8 @@ function cpuMs(pid: number): number {
 
 // ---- seeding ----
 
-const MATTERS: [string, string][] = [
+/** The matters and clerks of the seeded hall (shared with the other year-sized benches). */
+export const MATTERS: [string, string][] = [
   ['11430300MB1234567X4000123001', '不动产登记（转移登记）'],
   ['11430300MB1234567X4000123002', '社会保障卡申领'],
   ['11430300MB1234567X4000123003', '个体工商户设立登记'],
@@ -242,7 +243,30 @@ const MATTERS: [string, string][] = [
   ['11430300MB1234567X4000123005', '居住证办理'],
   ['11430300MB1234567X4000123006', '住房公积金提取'],
 ];
-const STAFF = ['张伟', '王芳', '李娜', '刘洋', '陈静', '杨磊', '赵敏', '黄强'];
+export const STAFF = ['张伟', '王芳', '李娜', '刘洋', '陈静', '杨磊', '赵敏', '黄强'];
+
+/**
+ * The `i`-th seeded rating (from 1): 64 evaluators on 64 windows taking turns; every 10th a
+ * 差评 (1 or 2), the others 3-5 (mostly 5); 85% prompted on a transaction with a matter, 5%
+ * invited, 10% unsolicited; clerks rotating. `hash` is the rating's pseudo-random 0..99.
+ */
+export function seededRating(i: number) {
+  const d = (i - 1) % DEVICES;
+  const counter = Math.floor((i - 1) / DEVICES) + 1;
+  const hash = (i * 2654435761) % 100;
+  const origin = hash % 20 < 17 ? 'prompted' : hash % 20 === 17 ? 'invited' : 'unsolicited';
+  return {
+    device: `HCP5-430300-${String(d + 1).padStart(2, '0')}`,
+    counter,
+    windowId: `W${String(d + 1).padStart(2, '0')}`,
+    hash,
+    level: i % 10 === 0 ? (i % 20 === 0 ? 1 : 2) : hash < 70 ? 5 : hash < 90 ? 4 : 3,
+    origin,
+    onTxn: origin !== 'unsolicited',
+    matter: MATTERS[counter % MATTERS.length]!,
+    staff: (d * 3 + Math.floor(counter / 500)) % STAFF.length,
+  };
+}
 
 /**
  * `n` ratings as the hub commits them while the platform is unreachable: 64 evaluators on 64
@@ -262,17 +286,8 @@ export function seedBacklog(store: Store, n: number, base = Date.parse('2026-10-
   );
   const rows = db.transaction((from: number, to: number) => {
     for (let i = from; i <= to; i++) {
-      const d = (i - 1) % DEVICES;
-      const counter = Math.floor((i - 1) / DEVICES) + 1;
-      const device = `HCP5-430300-${String(d + 1).padStart(2, '0')}`;
-      const windowId = `W${String(d + 1).padStart(2, '0')}`;
-      const hash = (i * 2654435761) % 100;
-      const level = i % 10 === 0 ? (i % 20 === 0 ? 1 : 2) : hash < 70 ? 5 : hash < 90 ? 4 : 3;
+      const { device, counter, windowId, hash, level, origin, onTxn, matter, staff } = seededRating(i);
       const received = base + i * 2000;
-      const origin = hash % 20 < 17 ? 'prompted' : hash % 20 === 17 ? 'invited' : 'unsolicited';
-      const onTxn = origin !== 'unsolicited';
-      const matter = MATTERS[counter % MATTERS.length]!;
-      const staff = (d * 3 + Math.floor(counter / 500)) % STAFF.length;
       const row = {
         id: `${device}-${counter}`,
         channel: 'evaluator',

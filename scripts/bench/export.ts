@@ -16,19 +16,10 @@ import { fileURLToPath } from 'node:url';
 import { writeExport } from '../../hub/export.js';
 import { Store } from '../../hub/store.js';
 import { tempDir } from '../../simulators/pty.js';
+import { STAFF, seededRating } from './backlog.js';
 import { median, result, type BenchResult } from './measure.js';
 
-const DEVICES = 64;
 const DAY = 86_400_000;
-const MATTERS: [string, string][] = [
-  ['11430300MB1234567X4000123001', '不动产登记（转移登记）'],
-  ['11430300MB1234567X4000123002', '社会保障卡申领'],
-  ['11430300MB1234567X4000123003', '个体工商户设立登记'],
-  ['11430300MB1234567X4000123004', '城乡居民基本医疗保险参保登记'],
-  ['11430300MB1234567X4000123005', '居住证办理'],
-  ['11430300MB1234567X4000123006', '住房公积金提取'],
-];
-const STAFF = ['张伟', '王芳', '李娜', '刘洋', '陈静', '杨磊', '赵敏', '黄强'];
 
 export interface YearOptions {
   /** First rating's receipt time, ms since the epoch. Default 2025-10-01T00:30Z. */
@@ -58,17 +49,8 @@ export function seedYear(store: Store, n: number, options: YearOptions = {}): vo
   );
   const rows = db.transaction((from: number, to: number) => {
     for (let i = from; i <= to; i++) {
-      const d = (i - 1) % DEVICES;
-      const counter = Math.floor((i - 1) / DEVICES) + 1;
-      const device = `HCP5-430300-${String(d + 1).padStart(2, '0')}`;
-      const windowId = `W${String(d + 1).padStart(2, '0')}`;
-      const hash = (i * 2654435761) % 100;
-      const level = i % 10 === 0 ? (i % 20 === 0 ? 1 : 2) : hash < 70 ? 5 : hash < 90 ? 4 : 3;
+      const { device, counter, windowId, hash, level, origin, onTxn, matter, staff } = seededRating(i);
       const received = Math.round(start + (i - 1) * step);
-      const origin = hash % 20 < 17 ? 'prompted' : hash % 20 === 17 ? 'invited' : 'unsolicited';
-      const onTxn = origin !== 'unsolicited';
-      const matter = MATTERS[counter % MATTERS.length]!;
-      const staff = (d * 3 + Math.floor(counter / 500)) % STAFF.length;
       const misuse = origin === 'unsolicited' && hash % 4 === 0;
       insert.run(
         `${device}-${counter}`,
