@@ -8,7 +8,6 @@
  * `--log json` prints one JSON line per state change and per frame on stderr.
  */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import five from 'johnny-five';
 import { SerialPort } from 'serialport';
@@ -18,6 +17,7 @@ import type { LedId, LedMode } from './core.js';
 import { Firmware, type LogEntry } from './firmware.js';
 import { JohnnyFiveHardware, SIM_PIN_MAP, boardReady, connectFirmata, type FirmataConnection, type PinMap } from './hardware.js';
 import { serialTransport, hidGadget, type ByteTransport } from './transport.js';
+import { quitting, readCommands, runProgram, UsageError } from '../simulators/terminal.js';
 
 const USAGE = `usage: npm run device -- --port PATH --id DEVICE_ID --state-dir DIR
          [--board sim|firmata] [--board-port PATH] [--board-baud N] [--pins FILE.json]
@@ -33,8 +33,6 @@ const USAGE = `usage: npm run device -- --port PATH --id DEVICE_ID --state-dir D
   --capacity    queued messages kept at most (default 10000)
 
 stdin (sim): press N | hold N MS | invite | combo MS | quit     keys in a terminal: 1-5, i, q`;
-
-class UsageError extends Error {}
 
 function parse(argv: string[]) {
   const { values } = parseArgs({
@@ -99,18 +97,7 @@ function render(firmware: Firmware, hardware: JohnnyFiveHardware): string {
   return `[${firmware.state}] ${leds} status${led('status')} | ${lines} | link ${firmware.linkUp ? 'up' : 'down'} · queued ${firmware.queueDepth}`;
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (error) {
-    process.stderr.write(`device: ${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (!args) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+async function main(args: NonNullable<ReturnType<typeof parse>>): Promise<number> {
   const json = args.log === 'json';
   const log = (entry: LogEntry) => {
     if (json) process.stderr.write(`${JSON.stringify({ ts: new Date().toISOString(), ...entry })}\n`);
@@ -149,19 +136,7 @@ async function main(argv: string[]): Promise<number> {
   });
   await firmware.start();
 
-  let done!: (code: number) => void;
-  const finished = new Promise<number>((resolve) => (done = resolve));
-  let quitting = false;
-  const quit = (code = 0) => {
-    if (quitting) return;
-    quitting = true;
-    void firmware
-      .stop()
-      .then(() => firmata?.close())
-      .then(() => done(code));
-  };
-  process.once('SIGINT', () => quit());
-  process.once('SIGTERM', () => quit());
+  const { finished, quit } = quitting(() => firmware.stop().then(() => firmata?.close()));
   // A board that is gone leaves an evaluator whose buttons do nothing: stop (the queue log
   // closed cleanly) and exit non-zero so the service manager restarts it and someone sees it.
   void firmata?.lost.then((error) => {
@@ -207,26 +182,8 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`device: unknown command ${JSON.stringify(verb)}; try press N, hold N MS, invite, combo MS, quit\n`);
     }
   };
-  if (process.stdin.isTTY) {
-    process.stdin.setRawMode(true);
-    process.stdin.on('data', (key: Buffer) => {
-      const k = key.toString();
-      if (k === 'q' || k === '\u0003') quit();
-      else if (/^[1-5]$/.test(k)) command(`press ${k}`);
-      else if (k === 'i') command('invite');
-    });
-  } else {
-    createInterface({ input: process.stdin }).on('line', command);
-  }
-  const code = await finished;
-  process.stdin.pause();
-  return code;
+  readCommands(command, quit, (key) => (/^[1-5]$/.test(key) ? `press ${key}` : key === 'i' ? 'invite' : undefined));
+  return finished;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`device: ${(error as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runProgram('device', USAGE, () => parse(process.argv.slice(2)), main);

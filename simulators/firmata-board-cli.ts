@@ -10,12 +10,12 @@
  * `up B` (B = 1..5, i, or D<pin>), `reset`, `quit`.
  */
 import { readFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { SIM_PIN_MAP, type PinMap } from '../device/hardware.js';
 import { serialTransport } from '../device/transport.js';
 import { ARDUINO_UNO, FirmataBoard, PinMode, pinModeName } from './firmata-board.js';
 import { ptyPair, type PtyPair } from './pty.js';
+import { quitting, readCommands, runProgram, say, UsageError } from './terminal.js';
 
 const USAGE = `usage: npm run board -- [--port PATH] [--pins FILE.json] [--baud N]
 
@@ -25,8 +25,6 @@ const USAGE = `usage: npm run board -- [--port PATH] [--pins FILE.json] [--baud 
 
 keys: 1-5 press a button, i the invite key, r reset, q quit
 stdin lines: press B [MS] | down B | up B | reset | quit    (B = 1..5, i, or D<pin>)`;
-
-class UsageError extends Error {}
 
 function parse(argv: string[]) {
   const { values } = parseArgs({
@@ -85,18 +83,7 @@ function labels(pins: PinMap): { names: Map<number, string>; buttons: Map<string
   return { names, buttons };
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (error) {
-    process.stderr.write(`board: ${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (!args) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
+async function main(args: NonNullable<ReturnType<typeof parse>>): Promise<number> {
   let pair: PtyPair | undefined;
   let path = args.port;
   if (!path) {
@@ -106,7 +93,6 @@ async function main(argv: string[]): Promise<number> {
   const board = new FirmataBoard(serialTransport(path, args.baud));
   const { names, buttons } = labels(args.pins);
   const name = (pin: number) => `${names.get(pin) ?? 'pin'} (D${pin})`;
-  const say = (line: string) => process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
 
   board.on('output', (pin, value, mode) => {
     const on = value > 0;
@@ -121,16 +107,7 @@ async function main(argv: string[]): Promise<number> {
   say(`StandardFirmata 2.5 on an emulated ${board.layout.name}, ${path}`);
   if (pair) say(`start the evaluator with: npm run device -- --board firmata --board-port ${pair.b} …`);
 
-  let done!: (code: number) => void;
-  const finished = new Promise<number>((resolve) => (done = resolve));
-  const quit = () => {
-    void board
-      .close()
-      .then(() => pair?.close())
-      .then(() => done(0));
-  };
-  process.once('SIGINT', quit);
-  process.once('SIGTERM', quit);
+  const { finished, quit } = quitting(() => board.close().then(() => pair?.close()));
 
   const pinOf = (b: string | undefined) => {
     if (!b) return undefined;
@@ -173,26 +150,8 @@ async function main(argv: string[]): Promise<number> {
         process.stderr.write(`board: unknown command ${JSON.stringify(verb)}; try press B, down B, up B, reset, quit\n`);
     }
   };
-  if (process.stdin.isTTY) {
-    process.stdin.setRawMode(true);
-    process.stdin.on('data', (key: Buffer) => {
-      const k = key.toString();
-      if (k === 'q' || k === '\u0003') quit();
-      else if (k === 'r') command('reset');
-      else if (/^[1-5i]$/.test(k)) command(`press ${k}`);
-    });
-  } else {
-    createInterface({ input: process.stdin }).on('line', command);
-  }
-  const code = await finished;
-  process.stdin.pause();
-  return code;
+  readCommands(command, quit, (key) => (key === 'r' ? 'reset' : /^[1-5i]$/.test(key) ? `press ${key}` : undefined));
+  return finished;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`board: ${(error as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runProgram('board', USAGE, () => parse(process.argv.slice(2)), main);

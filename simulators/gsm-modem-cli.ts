@@ -23,11 +23,11 @@
  */
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { serialTransport } from '../device/transport.js';
 import { citizenAnswer, ModemLine, SimulatedModem, type ModemModel } from './gsm-modem.js';
 import { tempDir } from './pty.js';
+import { quitting, readCommands, runProgram, say, UsageError } from './terminal.js';
 
 const USAGE = `usage: npm run modem -- [--port PATH] [--model SIM800|EC20] [--answer]
 
@@ -37,8 +37,6 @@ const USAGE = `usage: npm run modem -- [--port PATH] [--model SIM800|EC20] [--an
 
 stdin lines: sms NUMBER TEXT | fail [N] [CODE] | error PREFIX [N] | hold | release | mute | unmute
              rssi N | noise | answer on|off | unplug | plug | sim | quit`;
-
-class UsageError extends Error {}
 
 function parse(argv: string[]) {
   const { values } = parseArgs({
@@ -57,21 +55,7 @@ function parse(argv: string[]) {
   return { port: values.port, model: model as ModemModel, answer: values.answer };
 }
 
-async function main(argv: string[]): Promise<number> {
-  let args: ReturnType<typeof parse>;
-  try {
-    args = parse(argv);
-  } catch (error) {
-    process.stderr.write(`modem: ${(error as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (!args) {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const say = (line: string): void => {
-    process.stdout.write(`${new Date().toISOString().slice(11, 23)} ${line}\n`);
-  };
+async function main(args: NonNullable<ReturnType<typeof parse>>): Promise<number> {
   let answering = args.answer;
   const modem = new SimulatedModem({ model: args.model, onMessage: () => (answering ? citizenAnswer(Math.random) : undefined), replyDelayMs: 2000 });
   modem.on('command', (line) => say(`  hub: ${line}`));
@@ -93,16 +77,10 @@ async function main(argv: string[]): Promise<number> {
     say(`simulated ${args.model}; give the hub  "sms": { "modem": { "path": "${line.hubPath}" } }`);
   }
 
-  let done!: (code: number) => void;
-  const finished = new Promise<number>((resolve) => (done = resolve));
-  const quit = () => {
-    void (line ? line.unplug() : modem.detach()).then(() => {
-      if (dir) rmSync(dir, { recursive: true, force: true });
-      done(0);
-    });
-  };
-  process.once('SIGINT', quit);
-  process.once('SIGTERM', quit);
+  const { finished, quit } = quitting(async () => {
+    await (line ? line.unplug() : modem.detach());
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
   let release: (() => void) | undefined;
 
   const command = async (text: string) => {
@@ -161,20 +139,12 @@ async function main(argv: string[]): Promise<number> {
     }
   };
   let queue: Promise<void> = Promise.resolve();
-  createInterface({ input: process.stdin }).on('line', (text) => {
+  readCommands((text) => {
     queue = queue
       .then(() => command(text))
       .catch((error: Error) => say(`modem: ${error.message}`));
-  });
-  const code = await finished;
-  process.stdin.pause();
-  return code;
+  }, quit);
+  return finished;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`modem: ${(error as Error).message}\n`);
-    process.exit(1);
-  },
-);
+runProgram('modem', USAGE, () => parse(process.argv.slice(2)), main);

@@ -58,7 +58,7 @@ const ALLOW: AllowRule[] = [
   { files: ['protocol/schemas.ts', 'protocol/json-schema.ts', 'protocol/cli/**', 'protocol/**/*.test.ts'], may: ['npm:zod'], why: 'the JSON schemas, their documents, the frame inspector' },
   { files: ['protocol/**/*.test.ts'], may: ['node:*', 'npm:vitest', 'npm:fast-check', 'npm:esbuild'], why: 'tests read the vectors, spawn the inspector and bundle the pages' },
   { files: ['device/**'], may: ['device/', 'protocol/', 'node:*', 'npm:*'], why: 'the evaluator firmware' },
-  { files: ['device/cli.ts'], may: ['simulators/sim-io.ts'], why: '`npm run device` runs the firmware on the simulated board too' },
+  { files: ['device/cli.ts'], may: ['simulators/sim-io.ts', 'simulators/terminal.ts'], why: '`npm run device` runs the firmware on the simulated board too, driven from the terminal as the other simulators are' },
   { files: ['hub/**'], may: ['hub/', 'protocol/', 'node:*', 'npm:*'], why: 'the hall hub: never device/, kiosk-ui/ or simulators/' },
   { files: ['kiosk-ui/pages/**'], may: ['kiosk-ui/pages/', 'protocol/', 'npm:*'], why: 'browser code bundled by esbuild: no Node module, nothing of the hub' },
   { files: ['kiosk-ui/shell/**'], may: ['kiosk-ui/shell/', 'protocol/', 'node:*', 'npm:*'], why: 'the Electron kiosk shell' },
