@@ -15,7 +15,7 @@ import type { LogEntry } from '../hub/log.js';
 import { AckReason, AckStatus, hallTopics, type Packet } from '../protocol/index.js';
 import { bytePipePair } from '../simulators/memory-link.js';
 import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
-import { DevicePeer, startHub, ADMIN_TOKEN } from './support/hub.js';
+import { apiCall, DevicePeer, startHub, ADMIN_TOKEN } from './support/hub.js';
 import { runTs, waitFor } from './support/processes.js';
 
 const cleanups = cleanupsAfterEach();
@@ -52,17 +52,7 @@ describe('an in-process hub with a tablet and an evaluator', () => {
     await api('PUT', '/api/windows/B01/staff', { duty: 'on', staffId: 'S-B', staffName: '王芳' });
   });
 
-  async function api(method: string, path: string, body?: unknown, auth = `Bearer ${ADMIN}`): Promise<{ status: number; json: Json }> {
-    const res = await fetch(`http://127.0.0.1:${hub.port}${path}`, { method, headers: { authorization: auth, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await res.text();
-    let json: Json = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* text */
-    }
-    return { status: res.status, json };
-  }
+  const api = (method: string, path: string, body?: unknown, auth = `Bearer ${ADMIN}`) => apiCall(`http://127.0.0.1:${hub.port}`, method, path, body, auth);
 
   async function tablet(id = 'TAB-01', password = token) {
     const client = await mqtt.connectAsync(`ws://127.0.0.1:${hub.port}/mqtt`, { username: id, password, protocolVersion: 4, reconnectPeriod: 0, connectTimeout: DEADLINE_MS });

@@ -14,7 +14,7 @@ import { AckReason, AckStatus, hallTopics, type Packet } from '../protocol/index
 import { ManualClock } from '../simulators/manual-clock.js';
 import { bytePipePair } from '../simulators/memory-link.js';
 import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
-import { DevicePeer } from './support/hub.js';
+import { apiCall, DevicePeer } from './support/hub.js';
 import { waitFor } from './support/processes.js';
 
 const cleanups = cleanupsAfterEach();
@@ -41,19 +41,7 @@ async function startHub(options: { clock?: ManualClock; evaluator?: boolean } = 
   const hub = new Hub({ config, log: (e) => logs.push(e), ...(options.clock ? { clock: options.clock } : {}) });
   await hub.start();
   cleanups.push(() => hub.stop());
-  const api = async (method: string, path: string, body?: unknown, token = ADMIN): Promise<{ status: number; json: Json }> => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    const res = await fetch(`http://127.0.0.1:${hub.port}${path}`, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
-    const text = await res.text();
-    let json: Json = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* text */
-    }
-    return { status: res.status, json };
-  };
+  const api = (method: string, path: string, body?: unknown, token = ADMIN) => apiCall(`http://127.0.0.1:${hub.port}`, method, path, body, token ? `Bearer ${token}` : null);
   const done = async (txnId: string, extra: Record<string, unknown> = {}) => {
     const r = await api('POST', '/api/windows/A01/service', { event: 'done', txnId, matterCode: 'M1', matterName: '营业执照', ...extra });
     expect(r.status).toBe(202);

@@ -18,6 +18,7 @@ import { sharedBrowser } from './support/browser.js';
 import { cleanupsAfterEach, tempDir } from './support/cleanup.js';
 import { startMosquitto } from './support/mosquitto.js';
 import { waitFor } from './support/processes.js';
+import { apiCall } from './support/hub.js';
 
 const cleanups = cleanupsAfterEach();
 const browser = sharedBrowser();
@@ -111,19 +112,7 @@ async function qrHub(options: { qr?: Record<string, unknown> | null; platformUrl
   await hub.start();
   cleanups.push(() => hub.stop());
   const base = `http://127.0.0.1:${hub.port}`;
-  const api = async (method: string, path: string, body?: unknown, auth: string | null = `Bearer ${ADMIN}`): Promise<{ status: number; json: Json }> => {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (auth) headers['authorization'] = auth;
-    const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
-    const text = await res.text();
-    let json: Json = text;
-    try {
-      json = JSON.parse(text);
-    } catch {
-      /* text */
-    }
-    return { status: res.status, json };
-  };
+  const api = (method: string, path: string, body?: unknown, auth: string | null = `Bearer ${ADMIN}`) => apiCall(base, method, path, body, auth);
   const done = async (windowId: string, txnId: string, extra: Record<string, unknown> = {}) => {
     const r = await api('POST', `/api/windows/${windowId}/service`, { event: 'done', txnId, matterCode: 'M1', matterName: '营业执照', ...extra });
     expect(r.status).toBe(202);

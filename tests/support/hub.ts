@@ -46,22 +46,25 @@ export async function startHub(dir: string, config: Record<string, unknown>): Pr
     port,
     url,
     logs: parsed,
-    api: async (method, path, body) => {
-      const res = await fetch(`${url}${path}`, {
-        method,
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-      const text = await res.text();
-      let json: unknown = text;
-      try {
-        json = JSON.parse(text);
-      } catch {
-        /* CSV and other text bodies stay text */
-      }
-      return { status: res.status, json };
-    },
+    api: (method, path, body) => apiCall(url, method, path, body, `Bearer ${ADMIN_TOKEN}`),
   };
+}
+
+/**
+ * One JSON API call: `body` sent as JSON (a string as it is, for a malformed one), `auth` the
+ * Authorization header (none when null). The answer's JSON, or its text when it is not JSON
+ * (CSV and other text bodies).
+ */
+export async function apiCall(base: string, method: string, path: string, body?: unknown, auth: string | null = `Bearer ${ADMIN_TOKEN}`): Promise<{ status: number; json: any }> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (auth) headers['authorization'] = auth;
+  const res = await fetch(`${base}${path}`, { method, headers, ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }) });
+  const text = await res.text();
+  try {
+    return { status: res.status, json: JSON.parse(text) };
+  } catch {
+    return { status: res.status, json: text };
+  }
 }
 
 export interface PeerEvents {
