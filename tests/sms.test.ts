@@ -162,6 +162,18 @@ function expectNoNumbersLogged(h: Hall, numbers = [P1, P2, P3, P4]): void {
   }
 }
 
+/** The modem stops answering at the first command starting with `prefix` (a hung module); the answer tells whether it has. */
+function hangAt(h: { modem: SimulatedModem }, prefix: string): () => boolean {
+  let hung = false;
+  h.modem.on('command', (line) => {
+    if (!hung && line.startsWith(prefix)) {
+      hung = true;
+      h.modem.mute(true);
+    }
+  });
+  return () => hung;
+}
+
 describe('the modem', () => {
   it('is set up with the commands of PROTOCOL 7 in order, reads what waits on the SIM, and shows its state and signal on GET /api/sync', async () => {
     const h = await startHall({ beforeStart: (modem) => modem.deliver(`+86${P1}`, '5') });
@@ -390,18 +402,12 @@ describe('never lost, never repeated', () => {
     const h = await startHall();
     await modemState(h, 'ready');
     // 1: the modem hangs after AT+CMGS, before its prompt: the first message is `sending`
-    let hung = false;
-    h.modem.on('command', (line) => {
-      if (!hung && line.startsWith('AT+CMGS')) {
-        hung = true;
-        h.modem.mute(true);
-      }
-    });
+    const hung = hangAt(h, 'AT+CMGS');
     await done(h, 'T-1', P1);
     await done(h, 'T-2', P2);
     await done(h, 'T-3', P3);
     await advance(h, 600_000);
-    await until((wake) => (h.modem.on('command', wake), () => h.modem.off('command', wake)), () => hung, 'the first AT+CMGS');
+    await until((wake) => (h.modem.on('command', wake), () => h.modem.off('command', wake)), hung, 'the first AT+CMGS');
     expect(rows(h, `SELECT state, COUNT(*) AS n FROM sms_outbox GROUP BY state ORDER BY state`)).toEqual([
       { state: 'queued', n: 2 },
       { state: 'sending', n: 1 },
@@ -463,15 +469,9 @@ describe('a modem that misbehaves', () => {
   it('no answer to AT+CMGS: the command times out on the hub clock, the modem is reopened, the message goes out once', async () => {
     const h = await startHall();
     await modemState(h, 'ready');
-    let hung = false;
-    h.modem.on('command', (line) => {
-      if (!hung && line.startsWith('AT+CMGS')) {
-        hung = true;
-        h.modem.mute(true);
-      }
-    });
+    const hung = hangAt(h, 'AT+CMGS');
     await sms(h).queueMessage(P1, '您好', 'feedback');
-    await until((wake) => (h.modem.on('command', wake), () => h.modem.off('command', wake)), () => hung, 'AT+CMGS');
+    await until((wake) => (h.modem.on('command', wake), () => h.modem.off('command', wake)), hung, 'AT+CMGS');
     h.clock.advance(5000); // the command timeout; the modem is busy, so not through advance()
     await modemState(h, 'faulty');
     expect((await api(h, 'GET', '/api/sync')).json.sms.lastError.message).toMatch(/no answer to AT\+CMGS within 5000 ms/);
